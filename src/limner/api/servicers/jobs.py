@@ -1,0 +1,68 @@
+"""JobService."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from limner.api import convert
+from limner.api.context import current_workspace
+from limner.errors import InvalidArgument
+from limner.features.jobs import JobQueries
+from limner.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
+
+
+def parse_job_name(name: str, field: str = "name") -> str:
+    job_id = name.removeprefix("jobs/")
+    if not name.startswith("jobs/") or not job_id or "/" in job_id:
+        raise InvalidArgument.field(field, f"{name!r} is not a job name of the form jobs/{{job}}")
+    return job_id
+
+
+async def stream_events(
+    jobs: JobQueries, job_id: str, after_sequence: int = 0
+) -> AsyncIterator[job_pb2.JobEvent]:
+    async for item in jobs.watch(current_workspace(), job_id, after_sequence):
+        yield convert.event_pb(item)
+
+
+class JobServicer(job_service_pb2_grpc.JobServiceServicer):
+    def __init__(self, jobs: JobQueries) -> None:
+        self.jobs = jobs
+
+    async def GetJob(
+        self, request: job_service_pb2.GetJobRequest, context: Any
+    ) -> job_service_pb2.GetJobResponse:
+        job = await self.jobs.get(current_workspace(), parse_job_name(request.name))
+        return job_service_pb2.GetJobResponse(job=convert.job_pb(job))
+
+    async def ListJobs(
+        self, request: job_service_pb2.ListJobsRequest, context: Any
+    ) -> job_service_pb2.ListJobsResponse:
+        states = [
+            convert.enum_from_pb(convert.JOB_STATES_FROM_PB, s, "states") for s in request.states
+        ]
+        kinds = [convert.enum_from_pb(convert.JOB_KINDS_FROM_PB, k, "kinds") for k in request.kinds]
+        page = await self.jobs.list(
+            current_workspace(),
+            states=states,
+            kinds=kinds,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return job_service_pb2.ListJobsResponse(
+            jobs=[convert.job_pb(job) for job in page.jobs], next_page_token=page.next_page_token
+        )
+
+    async def WatchJob(
+        self, request: job_service_pb2.WatchJobRequest, context: Any
+    ) -> AsyncIterator[job_service_pb2.WatchJobResponse]:
+        job_id = parse_job_name(request.name)
+        async for event in stream_events(self.jobs, job_id, request.after_sequence):
+            yield job_service_pb2.WatchJobResponse(event=event)
+
+    async def CancelJob(
+        self, request: job_service_pb2.CancelJobRequest, context: Any
+    ) -> job_service_pb2.CancelJobResponse:
+        job = await self.jobs.cancel(current_workspace(), parse_job_name(request.name))
+        return job_service_pb2.CancelJobResponse(job=convert.job_pb(job))

@@ -1,0 +1,212 @@
+"""The composition root: builds every part from settings, starts and stops the server.
+
+Nothing is built at import time; tests and the benchmark build an ``App`` with their own
+settings (and, for the benchmark, their own providers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from limner.api.server import GrpcServer, Servicers
+from limner.api.servicers import (
+    DesignReferenceServicer,
+    ImageServicer,
+    JobServicer,
+    ModelServicer,
+    SceneServicer,
+)
+from limner.assets import BlobStore
+from limner.domain.models import (
+    Modality,
+    ModelOrigin,
+    ModelProfile,
+    ModelSpec,
+    ProviderInfo,
+)
+from limner.features.assets import AssetLibrary
+from limner.features.images import ImageFeature
+from limner.features.jobs import JobQueries
+from limner.features.models import ModelAdmin
+from limner.features.uploads import Uploads
+from limner.jobs import JobRunner
+from limner.jobs.hub import EventHub
+from limner.jobs.runner import RunnerSettings
+from limner.persistence import Database
+from limner.persistence.assets import SqlAssetRepository
+from limner.persistence.jobs import SqlJobStore
+from limner.persistence.models import SqlImageSettingsRepository, SqlModelRepository
+from limner.persistence.requests import SqlRequestLedger
+from limner.providers import BUILTIN_MODELS, OFFLINE_PROVIDER, PROVIDER_KINDS, Provider
+from limner.registry import ModelCatalog
+from limner.settings import ProviderSettings, Settings
+
+log = logging.getLogger("limner")
+
+
+def configured_models(settings: Settings) -> list[ModelSpec]:
+    models = list(BUILTIN_MODELS)
+    for model in settings.models:
+        profile = model.profile.model_dump()
+        profile["supported_sizes"] = tuple(profile["supported_sizes"])
+        models.append(
+            ModelSpec(
+                id=model.id,
+                provider=model.provider,
+                provider_model_id=model.provider_model_id,
+                display_name=model.display_name,
+                input_modalities=frozenset(Modality(m) for m in model.input_modalities),
+                output_modalities=frozenset(Modality(m) for m in model.output_modalities),
+                profile=ModelProfile(**profile),
+                origin=ModelOrigin.CONFIG,
+            )
+        )
+    return models
+
+
+class App:
+    def __init__(
+        self, settings: Settings, *, providers: dict[str, Provider] | None = None
+    ) -> None:
+        self.settings = settings
+        self._provider_overrides = providers or {}
+        self.port = 0
+        self.database: Database | None = None
+        self.runner: JobRunner | None = None
+        self.server: GrpcServer | None = None
+        self.providers: dict[str, Provider] = {}
+
+    @property
+    def address(self) -> str:
+        host = self.settings.address.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    def _provider_sections(self) -> dict[str, ProviderSettings]:
+        sections = {
+            OFFLINE_PROVIDER: ProviderSettings(
+                kind="offline", max_concurrent_jobs=self.settings.jobs.default_provider_concurrency
+            )
+        }
+        sections.update(self.settings.providers)
+        return sections
+
+    async def start(self) -> int:
+        settings = self.settings
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.database = database = Database(settings.resolved_database_url())
+        await database.migrate()
+
+        sections = self._provider_sections()
+        provider_infos = []
+        for provider_id, section in sections.items():
+            factory = PROVIDER_KINDS.get(section.kind)
+            provider = self._provider_overrides.get(provider_id)
+            if provider is None and factory is not None:
+                provider = factory(provider_id, section, settings)
+            if provider is not None:
+                self.providers[provider_id] = provider
+            else:
+                log.warning(
+                    "provider %s has kind %r, which this server has no adapter for",
+                    provider_id,
+                    section.kind,
+                )
+            provider_infos.append(
+                ProviderInfo(
+                    id=provider_id,
+                    kind=section.kind,
+                    base_url=section.base_url,
+                    has_api_key=section.api_key is not None,
+                    max_concurrent_jobs=section.max_concurrent_jobs,
+                    available=provider is not None,
+                )
+            )
+
+        catalog = ModelCatalog(
+            fixed_models=configured_models(settings),
+            providers=provider_infos,
+            repository=SqlModelRepository(database),
+            settings=SqlImageSettingsRepository(database),
+        )
+        hub = EventHub()
+        self.runner = runner = JobRunner(
+            SqlJobStore(database),
+            hub,
+            RunnerSettings(
+                heartbeat_interval_s=settings.jobs.heartbeat_interval_s,
+                job_timeout_s=settings.jobs.timeout_s,
+                max_attempts=settings.jobs.max_attempts,
+                default_concurrency=settings.jobs.default_provider_concurrency,
+                preview_interval_s=settings.jobs.preview_interval_s,
+                provider_concurrency={
+                    name: section.max_concurrent_jobs for name, section in sections.items()
+                },
+            ),
+        )
+        assets = AssetLibrary(
+            SqlAssetRepository(database),
+            BlobStore(data_dir / "assets"),
+            max_image_bytes=settings.assets.max_image_bytes,
+            max_image_pixels=settings.assets.max_image_pixels,
+        )
+        ledger = SqlRequestLedger(database)
+        images = ImageFeature(
+            catalog=catalog, runner=runner, assets=assets, providers=self.providers
+        )
+        jobs = JobQueries(runner, settings.jobs.heartbeat_interval_s)
+        await runner.recover()
+
+        servicers = Servicers(
+            images=ImageServicer(
+                images=images,
+                jobs=jobs,
+                assets=assets,
+                uploads=Uploads(assets, ledger),
+                chunk_bytes=settings.assets.chunk_bytes,
+            ),
+            scenes=SceneServicer(),
+            design_references=DesignReferenceServicer(),
+            models=ModelServicer(ModelAdmin(catalog, ledger)),
+            jobs=JobServicer(jobs),
+        )
+        self.server = GrpcServer(settings, servicers)
+        self.port = await self.server.start(settings.address)
+        log.info("limner listening on %s (data in %s)", self.address, data_dir.resolve())
+        return self.port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Graceful stop: health goes NOT_SERVING, new jobs are refused, in-flight RPCs and
+        jobs get ``grace_s``; jobs still running are left for the next start to resume."""
+        grace = self.settings.shutdown.grace_s if grace_s is None else grace_s
+        if self.server is not None:
+            await self.server.enter_graceful_shutdown()
+            if self.settings.shutdown.drain_s > 0:
+                await asyncio.sleep(self.settings.shutdown.drain_s)
+        tasks = []
+        if self.runner is not None:
+            tasks.append(self.runner.shutdown(grace))
+        if self.server is not None:
+            tasks.append(self.server.stop(grace))
+        await asyncio.gather(*tasks)
+        for provider in self.providers.values():
+            await provider.aclose()
+        if self.database is not None:
+            await self.database.close()
+
+
+async def serve(settings: Settings) -> None:
+    """Runs until SIGTERM or SIGINT, then stops gracefully."""
+    app = App(settings)
+    await app.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down (grace %.1fs)", settings.shutdown.grace_s)
+    await app.stop()
+    log.info("stopped")

@@ -1,0 +1,94 @@
+"""JSON round-trips for job data, so storage layers can persist events as documents."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from limner.domain.jobs import (
+    ApprovalRequiredEvent,
+    CancelledEvent,
+    CompletedEvent,
+    EventBody,
+    FailedEvent,
+    ImageOutput,
+    JobResult,
+    JobStage,
+    JobWarning,
+    PreviewEvent,
+    Progress,
+    ProgressEvent,
+    TextDeltaEvent,
+    WarningEvent,
+)
+from limner.errors import ErrorPayload
+
+
+def progress_to_json(progress: Progress) -> dict[str, Any]:
+    return asdict(progress)
+
+
+def progress_from_json(data: dict[str, Any]) -> Progress:
+    return Progress(**{**data, "stage": JobStage(data["stage"])})
+
+
+def result_to_json(result: JobResult) -> dict[str, Any]:
+    return {"images": [asdict(image) for image in result.images], "text": result.text}
+
+
+def result_from_json(data: dict[str, Any]) -> JobResult:
+    return JobResult(
+        images=tuple(ImageOutput(**image) for image in data.get("images", [])),
+        text=data.get("text", ""),
+    )
+
+
+def warning_to_json(warning: JobWarning) -> dict[str, Any]:
+    return asdict(warning)
+
+
+def warning_from_json(data: dict[str, Any]) -> JobWarning:
+    return JobWarning(**data)
+
+
+def event_to_json(body: EventBody) -> tuple[str, dict[str, Any]]:
+    """Returns the event's type tag and its JSON payload."""
+    match body:
+        case ProgressEvent(progress):
+            return "progress", progress_to_json(progress)
+        case PreviewEvent(asset, step):
+            return "preview", {"asset": asset, "step": step}
+        case TextDeltaEvent(text):
+            return "text_delta", {"text": text}
+        case ApprovalRequiredEvent(prompt, scene):
+            return "approval_required", {"prompt": prompt, "scene": scene}
+        case WarningEvent(warning):
+            return "warning", warning_to_json(warning)
+        case CompletedEvent(result):
+            return "completed", result_to_json(result)
+        case FailedEvent(error):
+            return "failed", error.to_json()
+        case CancelledEvent(reason):
+            return "cancelled", {"reason": reason}
+    raise TypeError(f"unknown event body {body!r}")
+
+
+def event_from_json(kind: str, data: dict[str, Any]) -> EventBody:
+    match kind:
+        case "progress":
+            return ProgressEvent(progress_from_json(data))
+        case "preview":
+            return PreviewEvent(data["asset"], data.get("step", 0))
+        case "text_delta":
+            return TextDeltaEvent(data["text"])
+        case "approval_required":
+            return ApprovalRequiredEvent(data["prompt"], data.get("scene", ""))
+        case "warning":
+            return WarningEvent(warning_from_json(data))
+        case "completed":
+            return CompletedEvent(result_from_json(data))
+        case "failed":
+            return FailedEvent(ErrorPayload.from_json(data))
+        case "cancelled":
+            return CancelledEvent(data.get("reason", ""))
+    raise ValueError(f"unknown event kind {kind!r}")

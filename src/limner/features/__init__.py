@@ -1,0 +1,1 @@
+"""Use cases: the business rules behind every RPC, transport-agnostic."""

@@ -1,0 +1,132 @@
+"""The asset library: validate, store once, describe, stream and delete images."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Protocol
+
+from limner.assets import BlobStore, ImageRejected, probe_image
+from limner.domain.assets import Asset, AssetSource, Provenance
+from limner.domain.images import SourceImage
+from limner.errors import FieldViolation, InvalidArgument, NotFound
+
+ASSET_NAME = re.compile(r"^assets/([0-9a-f]{64})$")
+
+
+class AssetRepository(Protocol):
+    async def add(self, asset: Asset, workspace_id: str) -> tuple[Asset, bool]: ...
+    async def get(self, workspace_id: str, sha256: str) -> Asset | None: ...
+    async def list(
+        self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
+    ) -> tuple[list[Asset], str]: ...
+    async def delete(self, workspace_id: str, sha256: str) -> tuple[bool, int]: ...
+
+
+def parse_asset_name(name: str, field: str) -> str:
+    """``assets/{sha256}`` -> the digest, or INVALID_ARGUMENT naming ``field``."""
+    match = ASSET_NAME.match(name)
+    if match is None:
+        raise InvalidArgument.field(
+            field, f"{name!r} is not an asset name of the form assets/<64 lowercase hex digits>"
+        )
+    return match.group(1)
+
+
+class AssetLibrary:
+    def __init__(
+        self,
+        repository: AssetRepository,
+        blobs: BlobStore,
+        *,
+        max_image_bytes: int,
+        max_image_pixels: int,
+    ) -> None:
+        self.repository = repository
+        self.blobs = blobs
+        self.max_image_bytes = max_image_bytes
+        self.max_image_pixels = max_image_pixels
+
+    async def store(
+        self,
+        workspace_id: str,
+        data: bytes,
+        provenance: Provenance,
+        *,
+        display_name: str = "",
+        field: str = "content",
+    ) -> tuple[Asset, bool]:
+        """Validates ``data`` as an image and stores it once. Returns the asset and whether
+        it is new to the workspace. Bad images are INVALID_ARGUMENT on ``field``."""
+        try:
+            info = probe_image(
+                data, max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels
+            )
+        except ImageRejected as rejected:
+            raise InvalidArgument(
+                f"{field}: {rejected.message}",
+                reason="IMAGE_REJECTED",
+                metadata={"field": field, "rejection": rejected.reason},
+                field_violations=(FieldViolation(field, rejected.message, rejected.reason),),
+            ) from None
+        await self.blobs.put(info.sha256, data)
+        asset = Asset(
+            sha256=info.sha256,
+            mime_type=info.mime_type,
+            width=info.width,
+            height=info.height,
+            size_bytes=info.size_bytes,
+            provenance=provenance,
+            create_time=datetime.now(UTC),
+            display_name=display_name,
+        )
+        return await self.repository.add(asset, workspace_id)
+
+    async def get(self, workspace_id: str, name: str, field: str = "name") -> Asset:
+        sha256 = parse_asset_name(name, field)
+        asset = await self.repository.get(workspace_id, sha256)
+        if asset is None:
+            raise NotFound(
+                f"{name} not found in this workspace; upload it with UploadImage first",
+                reason="ASSET_NOT_FOUND",
+                metadata={"asset": name, "field": field},
+            )
+        return asset
+
+    async def list(
+        self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
+    ) -> tuple[list[Asset], str]:
+        return await self.repository.list(
+            workspace_id, source=source, page_size=page_size, page_token=page_token
+        )
+
+    async def read(
+        self, workspace_id: str, name: str, chunk_bytes: int
+    ) -> tuple[Asset, AsyncIterator[bytes]]:
+        asset = await self.get(workspace_id, name)
+        return asset, self.blobs.read_chunks(asset.sha256, chunk_bytes)
+
+    async def load(self, workspace_id: str, name: str, field: str) -> SourceImage:
+        """An asset's bytes for sending to a provider."""
+        asset = await self.get(workspace_id, name, field)
+        data = await self.blobs.read(asset.sha256)
+        return SourceImage(
+            asset=name,
+            data=data,
+            mime_type=asset.mime_type,
+            width=asset.width,
+            height=asset.height,
+        )
+
+    async def delete(self, workspace_id: str, name: str) -> None:
+        sha256 = parse_asset_name(name, "name")
+        existed, remaining = await self.repository.delete(workspace_id, sha256)
+        if not existed:
+            raise NotFound(f"{name} not found", reason="ASSET_NOT_FOUND", metadata={"asset": name})
+        if remaining == 0:
+            await self.blobs.delete(sha256)
+
+
+def upload_provenance() -> Provenance:
+    return Provenance(source=AssetSource.UPLOAD)

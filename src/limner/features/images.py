@@ -1,0 +1,408 @@
+"""Image generation and editing: validate, check capabilities, run as a job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from limner.domain.assets import AssetSource, Provenance
+from limner.domain.images import (
+    MAX_IMAGE_COUNT,
+    MAX_PROMPT_CHARS,
+    MAX_SIDE,
+    MIN_SIDE,
+    GeneratedImage,
+    ImageOptions,
+    ProviderImageRequest,
+)
+from limner.domain.jobs import ImageOutput, Job, JobKind, JobResult, JobStage, JobWarning
+from limner.domain.models import Feature, ModelSpec
+from limner.errors import (
+    FieldViolation,
+    InternalError,
+    InvalidArgument,
+    LimnerError,
+    NoImageReturned,
+    ReferenceLimit,
+)
+from limner.features.assets import AssetLibrary, parse_asset_name
+from limner.jobs import JobContext, JobRunner, NewJob
+from limner.providers import ImageGenerator, Provider
+from limner.registry import ModelCatalog
+
+NO_IMAGE_RETRIES = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageCommand:
+    """A generate (no ``source_asset``) or edit request, as the client sent it."""
+
+    prompt: str
+    model: str = ""
+    options: ImageOptions = field(default_factory=ImageOptions)
+    reference_assets: tuple[str, ...] = ()
+    source_asset: str = ""
+    mask_asset: str = ""
+    strength: float | None = None
+    request_id: str = ""
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.source_asset)
+
+    def fingerprint(self) -> str:
+        data = asdict(self)
+        data.pop("request_id")
+        encoded = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+
+class ImageFeature:
+    def __init__(
+        self,
+        *,
+        catalog: ModelCatalog,
+        runner: JobRunner,
+        assets: AssetLibrary,
+        providers: dict[str, Provider],
+    ) -> None:
+        self.catalog = catalog
+        self.runner = runner
+        self.assets = assets
+        self.providers = providers
+        runner.register(JobKind.IMAGE_GENERATION, self._run)
+        runner.register(JobKind.IMAGE_EDIT, self._run)
+
+    async def submit(self, workspace_id: str, command: ImageCommand) -> Job:
+        """Validates the request, checks the model's capabilities, and starts a job (or
+        returns the job an earlier request with the same ``request_id`` started)."""
+        _validate(command)
+        feature = Feature.IMAGE_EDIT if command.is_edit else Feature.IMAGE_GENERATION
+        model, caveats = await self.catalog.resolve(workspace_id, feature, command.model)
+        generator(self.providers, model)  # fail before the job exists if unusable
+        warnings = [JobWarning("MODEL_CANNOT_SEE_SOURCE", c, "model") for c in caveats]
+        spec = await self._plan(workspace_id, command, model, warnings)
+        job, _created = await self.runner.submit(
+            NewJob(
+                workspace_id=workspace_id,
+                kind=JobKind.IMAGE_EDIT if command.is_edit else JobKind.IMAGE_GENERATION,
+                model_id=model.id,
+                provider_id=model.provider,
+                prompt=command.prompt,
+                spec=spec,
+                request_id=command.request_id,
+                request_hash=command.fingerprint(),
+                warnings=tuple(warnings),
+            )
+        )
+        return job
+
+    async def _plan(
+        self,
+        workspace_id: str,
+        command: ImageCommand,
+        model: ModelSpec,
+        warnings: list[JobWarning],
+    ) -> dict[str, Any]:
+        """Resolves defaults and turns what the model cannot honour into warnings. The
+        result is the job's spec: everything a restarted server needs to run it again."""
+        profile = model.profile
+        options = command.options
+        if command.is_edit:
+            source = await self.assets.get(workspace_id, command.source_asset, "source_asset")
+            default_width, default_height = source.width, source.height
+            if not profile.supports_edit:
+                warnings.append(
+                    JobWarning(
+                        "EDIT_UNSUPPORTED",
+                        f"models/{model.id} has no edit mode; the source image is sent as a "
+                        "reference and the image is redrawn",
+                        "source_asset",
+                    )
+                )
+            if command.mask_asset:
+                await self.assets.get(workspace_id, command.mask_asset, "mask_asset")
+                if not profile.supports_mask:
+                    warnings.append(_ignored("mask_asset", model, "masks"))
+        else:
+            default_width, default_height = profile.default_dimensions()
+        width = options.width or default_width
+        height = options.height or default_height
+        size = f"{width}x{height}"
+        if profile.supported_sizes and size not in profile.supported_sizes:
+            warnings.append(
+                JobWarning(
+                    "SIZE_ADJUSTED",
+                    f"models/{model.id} does not render {size}; using {profile.default_size} "
+                    f"(supported: {', '.join(profile.supported_sizes)})",
+                    "options.width",
+                )
+            )
+            width, height = profile.default_dimensions()
+        for index, name in enumerate(command.reference_assets):
+            await self.assets.get(workspace_id, name, f"reference_assets[{index}]")
+        if len(command.reference_assets) > profile.max_reference_images:
+            raise ReferenceLimit(
+                f"models/{model.id} accepts at most {profile.max_reference_images} reference "
+                f"image(s); {len(command.reference_assets)} were given",
+                metadata={
+                    "model": f"models/{model.id}",
+                    "limit": str(profile.max_reference_images),
+                },
+                field_violations=(
+                    FieldViolation(
+                        "reference_assets",
+                        f"at most {profile.max_reference_images} for models/{model.id}",
+                    ),
+                ),
+            )
+        image_count = options.image_count or 1
+        if image_count > profile.max_images_per_request:
+            raise InvalidArgument.field(
+                "options.image_count",
+                f"models/{model.id} produces at most {profile.max_images_per_request} "
+                "image(s) per request",
+            )
+        if options.seed is not None and not profile.supports_seed:
+            warnings.append(_ignored("options.seed", model, "seeds"))
+        if options.negative_prompt and not profile.supports_negative_prompt:
+            warnings.append(_ignored("options.negative_prompt", model, "negative prompts"))
+        if options.aspect_ratio and not profile.supports_aspect_ratio:
+            warnings.append(_ignored("options.aspect_ratio", model, "aspect ratios"))
+        sampling = [
+            name
+            for name, value in (
+                ("options.steps", options.steps),
+                ("options.guidance_scale", options.guidance_scale),
+                ("options.sampler", options.sampler or None),
+            )
+            if value is not None
+        ]
+        if sampling and not profile.supports_sampling_parameters:
+            for name in sampling:
+                warnings.append(_ignored(name, model, "sampling parameters"))
+        # A seed is always chosen here, so a resumed job renders the same image.
+        seed = options.seed if options.seed is not None else random.randrange(2**31)
+        return {
+            "prompt": command.prompt,
+            "model_id": model.id,
+            "width": width,
+            "height": height,
+            "seed": seed,
+            "seed_supported": profile.supports_seed,
+            "image_count": image_count,
+            "aspect_ratio": options.aspect_ratio,
+            "negative_prompt": options.negative_prompt,
+            "steps": options.steps,
+            "guidance_scale": options.guidance_scale,
+            "sampler": options.sampler,
+            "source_asset": command.source_asset,
+            "mask_asset": command.mask_asset,
+            "strength": command.strength,
+            "reference_assets": list(command.reference_assets),
+        }
+
+    async def _run(self, context: JobContext) -> JobResult:
+        spec = context.spec
+        job = context.job
+        workspace_id = job.workspace_id
+        model = await self.catalog.get(workspace_id, spec["model_id"])
+        images = generator(self.providers, model)
+        source = mask = None
+        if spec["source_asset"]:
+            source = await self.assets.load(workspace_id, spec["source_asset"], "source_asset")
+        if spec["mask_asset"]:
+            mask = await self.assets.load(workspace_id, spec["mask_asset"], "mask_asset")
+        references = tuple(
+            [
+                await self.assets.load(workspace_id, name, f"reference_assets[{index}]")
+                for index, name in enumerate(spec["reference_assets"])
+            ]
+        )
+        request = ProviderImageRequest(
+            job_id=job.id,
+            provider_model_id=model.provider_model_id,
+            prompt=spec["prompt"],
+            width=spec["width"],
+            height=spec["height"],
+            seed=spec["seed"],
+            image_count=spec["image_count"],
+            aspect_ratio=spec["aspect_ratio"],
+            negative_prompt=spec["negative_prompt"],
+            steps=spec["steps"],
+            guidance_scale=spec["guidance_scale"],
+            sampler=spec["sampler"],
+            source=source,
+            mask=mask,
+            strength=spec["strength"],
+            references=references,
+        )
+        provenance = Provenance(
+            source=AssetSource.GENERATED,
+            job_id=f"jobs/{job.id}",
+            model_id=f"models/{model.id}",
+            prompt=spec["prompt"],
+            reference_assets=tuple(
+                name
+                for name in (spec["source_asset"], spec["mask_asset"], *spec["reference_assets"])
+                if name
+            ),
+        )
+        sink = JobProgressSink(context, self.assets, provenance)
+        results = await _generate_with_retries(images, request, sink, context)
+        await context.progress(JobStage.STORING, message=f"storing {len(results)} image(s)")
+        outputs = []
+        for index, image in enumerate(results):
+            if not image.data:
+                raise InternalError(
+                    "the provider returned an image URL; downloading results is not "
+                    "supported by this adapter yet"
+                )
+            seed = image.seed if spec["seed_supported"] else None
+            asset, _ = await self.assets.store(
+                workspace_id,
+                image.data,
+                Provenance(**{**asdict(provenance), "seed": seed}),
+                field=f"result[{index}]",
+            )
+            outputs.append(
+                ImageOutput(
+                    asset=f"assets/{asset.sha256}",
+                    width=asset.width,
+                    height=asset.height,
+                    mime_type=asset.mime_type,
+                    size_bytes=asset.size_bytes,
+                    seed=seed,
+                )
+            )
+        return JobResult(images=tuple(outputs))
+
+
+class JobProgressSink:
+    """Turns an adapter's step and preview reports into job events."""
+
+    def __init__(self, context: JobContext, assets: AssetLibrary, provenance: Provenance) -> None:
+        self.context = context
+        self.assets = assets
+        self.provenance = provenance
+
+    async def step(
+        self, step: int, total: int, *, eta_s: float | None = None, message: str = ""
+    ) -> None:
+        await self.context.progress(
+            JobStage.GENERATING,
+            fraction=step / total if total else None,
+            step=step,
+            total_steps=total,
+            eta_s=eta_s,
+            message=message,
+        )
+
+    def preview_wanted(self) -> bool:
+        return self.context.preview_due()
+
+    async def preview(self, image: bytes, step: int) -> None:
+        provenance = Provenance(**{**asdict(self.provenance), "source": AssetSource.PREVIEW})
+        try:
+            asset, _ = await self.assets.store(
+                self.context.job.workspace_id, image, provenance, field="preview"
+            )
+        except InvalidArgument:
+            return  # a broken preview is not worth failing the job for
+        await self.context.preview(f"assets/{asset.sha256}", step)
+
+    async def warn(self, code: str, message: str, field: str = "") -> None:
+        await self.context.warn(code, message, field)
+
+
+def generator(providers: dict[str, Provider], model: ModelSpec) -> ImageGenerator:
+    provider = providers.get(model.provider)
+    if provider is None or provider.images is None:
+        raise InternalError(
+            f"models/{model.id} names providers/{model.provider}, which has no image adapter "
+            "in this server; check the server configuration"
+        )
+    return provider.images
+
+
+async def _generate_with_retries(
+    images: ImageGenerator,
+    request: ProviderImageRequest,
+    sink: JobProgressSink,
+    context: JobContext,
+) -> list[GeneratedImage]:
+    """A provider that answers without an image is asked again, a bounded number of times.
+    Content filtering and other errors are not retried here."""
+    await context.progress(JobStage.GENERATING, message="rendering")
+    for attempt in range(NO_IMAGE_RETRIES + 1):
+        try:
+            results = await images.generate(request, sink)
+            if not results:
+                raise NoImageReturned("the provider answered without an image")
+            return results
+        except NoImageReturned as error:
+            if attempt == NO_IMAGE_RETRIES:
+                raise
+            await context.warn(
+                "NO_IMAGE_RETRY",
+                f"the provider returned no image ({error.message}); asking again "
+                f"(retry {attempt + 1} of {NO_IMAGE_RETRIES})",
+            )
+    raise AssertionError("unreachable")
+
+
+def _ignored(field_name: str, model: ModelSpec, what: str) -> JobWarning:
+    return JobWarning(
+        "PARAMETER_IGNORED", f"models/{model.id} does not support {what}; ignored", field_name
+    )
+
+
+def _validate(command: ImageCommand) -> None:
+    violations: list[FieldViolation] = []
+    prompt_field = "prompt"
+    if not command.prompt.strip():
+        violations.append(FieldViolation(prompt_field, "must not be empty", "REQUIRED"))
+    elif len(command.prompt) > MAX_PROMPT_CHARS:
+        violations.append(
+            FieldViolation(prompt_field, f"must be at most {MAX_PROMPT_CHARS} characters")
+        )
+    options = command.options
+    for name, value in (("options.width", options.width), ("options.height", options.height)):
+        if value is not None and not MIN_SIDE <= value <= MAX_SIDE:
+            violations.append(
+                FieldViolation(name, f"is {value}; must be from {MIN_SIDE} to {MAX_SIDE} pixels")
+            )
+    if (options.width is None) != (options.height is None):
+        violations.append(
+            FieldViolation("options.width", "set width and height together, or neither")
+        )
+    if options.image_count is not None and not 1 <= options.image_count <= MAX_IMAGE_COUNT:
+        violations.append(
+            FieldViolation("options.image_count", f"must be from 1 to {MAX_IMAGE_COUNT}")
+        )
+    if options.steps is not None and not 1 <= options.steps <= 500:
+        violations.append(FieldViolation("options.steps", "must be from 1 to 500"))
+    if command.strength is not None and not 0.0 <= command.strength <= 1.0:
+        violations.append(FieldViolation("strength", "must be from 0 to 1"))
+    for index, name in enumerate(command.reference_assets):
+        try:
+            parse_asset_name(name, f"reference_assets[{index}]")
+        except LimnerError as error:
+            violations.extend(error.field_violations)
+    for field_name, value in (("source_asset", command.source_asset), ("mask_asset", command.mask_asset)):
+        if value:
+            try:
+                parse_asset_name(value, field_name)
+            except LimnerError as error:
+                violations.extend(error.field_violations)
+    if violations:
+        first = violations[0]
+        raise InvalidArgument(
+            f"{first.field}: {first.description}"
+            + (f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""),
+            metadata={"field": first.field},
+            field_violations=tuple(violations),
+        )

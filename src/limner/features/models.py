@@ -1,0 +1,150 @@
+"""Managing the model registry and the workspace's image settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, replace
+from typing import Any
+
+from limner.domain.models import (
+    Feature,
+    FeatureCheck,
+    ImageSettings,
+    Modality,
+    ModelSpec,
+    ProviderInfo,
+)
+from limner.errors import InvalidArgument, NotFound
+from limner.features.uploads import RequestLedger
+from limner.registry import ModelCatalog
+from limner.registry.catalog import MODEL_ID, parse_model_name
+from limner.registry.features import FEATURE_RULES
+
+MODEL_MUTABLE_FIELDS = {
+    "display_name",
+    "provider_model_id",
+    "input_modalities",
+    "output_modalities",
+    "profile",
+}
+SETTINGS_MUTABLE_FIELDS = {
+    "image_model",
+    "avatar_model",
+    "scene_image_model",
+    "scene_writer_model",
+    "scene_mode",
+    "context_window_size",
+}
+
+
+class ModelAdmin:
+    def __init__(self, catalog: ModelCatalog, ledger: RequestLedger) -> None:
+        self.catalog = catalog
+        self.ledger = ledger
+
+    def providers(self) -> list[ProviderInfo]:
+        return [self.catalog.providers[key] for key in sorted(self.catalog.providers)]
+
+    async def get(self, workspace_id: str, name: str) -> ModelSpec:
+        return await self.catalog.get(workspace_id, parse_model_name(name, "name"))
+
+    async def list(
+        self,
+        workspace_id: str,
+        *,
+        provider: str = "",
+        output_modality: Modality | None = None,
+        feature: Feature | None = None,
+    ) -> list[ModelSpec]:
+        models = await self.catalog.list(workspace_id)
+        if provider:
+            provider_id = provider.removeprefix("providers/")
+            models = [m for m in models if m.provider == provider_id]
+        if output_modality is not None:
+            models = [m for m in models if output_modality in m.output_modalities]
+        if feature is not None:
+            rule = FEATURE_RULES[feature]
+            models = [m for m in models if not rule.missing(m)]
+        return models
+
+    async def create(self, workspace_id: str, model: ModelSpec, request_id: str) -> ModelSpec:
+        if not MODEL_ID.match(model.id):
+            raise InvalidArgument.field(
+                "model_id", "must match [a-z][a-z0-9-]* and be at most 63 characters"
+            )
+        _validate_model(model)
+        request_hash = hashlib.sha256(
+            json.dumps(asdict(model), sort_keys=True, default=str).encode()
+        ).hexdigest()
+        if request_id:
+            earlier = await self.ledger.lookup(workspace_id, request_id, "CreateModel", request_hash)
+            if earlier is not None:
+                return await self.get(workspace_id, earlier)
+        created = await self.catalog.create(workspace_id, model)
+        if request_id:
+            await self.ledger.remember(
+                workspace_id, request_id, "CreateModel", request_hash, f"models/{created.id}"
+            )
+        return created
+
+    async def update(
+        self, workspace_id: str, name: str, changes: dict[str, Any], paths: set[str]
+    ) -> ModelSpec:
+        unknown = paths - MODEL_MUTABLE_FIELDS
+        if unknown:
+            raise InvalidArgument.field(
+                "update_mask",
+                f"cannot change {', '.join(sorted(unknown))}; changeable fields: "
+                f"{', '.join(sorted(MODEL_MUTABLE_FIELDS))}",
+            )
+        current = await self.get(workspace_id, name)
+        updated = replace(current, **{path: changes[path] for path in paths})
+        _validate_model(updated)
+        return await self.catalog.update(workspace_id, updated)
+
+    async def delete(self, workspace_id: str, name: str) -> None:
+        model_id = parse_model_name(name, "name")
+        await self.catalog.get(workspace_id, model_id)
+        await self.catalog.delete(workspace_id, model_id)
+
+    async def check(self, workspace_id: str, feature: Feature, model: str) -> FeatureCheck:
+        return await self.catalog.check(workspace_id, feature, model)
+
+    async def image_settings(self, workspace_id: str) -> ImageSettings:
+        return await self.catalog.image_settings(workspace_id)
+
+    async def update_image_settings(
+        self, workspace_id: str, changes: dict[str, Any], paths: set[str]
+    ) -> ImageSettings:
+        unknown = paths - SETTINGS_MUTABLE_FIELDS
+        if unknown:
+            raise InvalidArgument.field(
+                "update_mask",
+                f"cannot change {', '.join(sorted(unknown))}; changeable fields: "
+                f"{', '.join(sorted(SETTINGS_MUTABLE_FIELDS))}",
+            )
+        current = await self.catalog.image_settings(workspace_id)
+        updated = replace(current, **{path: changes[path] for path in paths})
+        return await self.catalog.update_image_settings(workspace_id, updated, paths)
+
+
+def _validate_model(model: ModelSpec) -> None:
+    if not model.provider_model_id:
+        raise InvalidArgument.field("model.provider_model_id", "is required")
+    if not model.input_modalities:
+        raise InvalidArgument.field("model.input_modalities", "must list at least one modality")
+    if not model.output_modalities:
+        raise InvalidArgument.field("model.output_modalities", "must list at least one modality")
+    try:
+        model.profile.default_dimensions()
+    except ValueError:
+        raise InvalidArgument.field(
+            "model.profile.default_size", "must look like WIDTHxHEIGHT, e.g. 1024x1024"
+        ) from None
+    if model.profile.max_reference_images < 0:
+        raise InvalidArgument.field("model.profile.max_reference_images", "must not be negative")
+
+
+def not_found(name: str) -> NotFound:
+    return NotFound.resource("model", name)

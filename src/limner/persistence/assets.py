@@ -1,0 +1,135 @@
+"""Asset metadata rows (the bytes live in the blob store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select
+
+from limner.domain.assets import Asset, AssetSource, Provenance
+from limner import paging as pagination
+from limner.persistence.database import Database
+from limner.persistence.tables import AssetRow
+from limner.persistence.timeutil import from_us, to_us
+
+_ASSET = AssetRow.__table__  # type: ignore[attr-defined]
+
+
+class SqlAssetRepository:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def add(self, asset: Asset, workspace_id: str) -> tuple[Asset, bool]:
+        """Stores the asset's row unless the workspace has it already (then returns that one
+        and ``False``). Safe under concurrent adds of the same bytes."""
+        async with self.db.write() as session:
+            existing = (
+                await session.execute(
+                    select(_ASSET).where(
+                        _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == asset.sha256
+                    )
+                )
+            ).one_or_none()
+            if existing is not None:
+                return _from_row(existing), False
+            await session.execute(insert(_ASSET).values(**_values(asset, workspace_id)))
+        return asset, True
+
+    async def get(self, workspace_id: str, sha256: str) -> Asset | None:
+        async with self.db.session() as session:
+            row = (
+                await session.execute(
+                    select(_ASSET).where(
+                        _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
+                    )
+                )
+            ).one_or_none()
+        return None if row is None else _from_row(row)
+
+    async def list(
+        self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
+    ) -> tuple[list[Asset], str]:
+        size = pagination.page_size(page_size)
+        query = {"list": "assets", "source": source.value if source else ""}
+        position = pagination.decode(page_token, query)
+        statement = select(_ASSET).where(_ASSET.c.workspace_id == workspace_id)
+        if source is not None:
+            statement = statement.where(_ASSET.c.source == source.value)
+        if position is not None:
+            created, sha = position
+            statement = statement.where(
+                or_(
+                    _ASSET.c.create_time_us < created,
+                    and_(_ASSET.c.create_time_us == created, _ASSET.c.sha256 < sha),
+                )
+            )
+        statement = statement.order_by(
+            _ASSET.c.create_time_us.desc(), _ASSET.c.sha256.desc()
+        ).limit(size + 1)
+        async with self.db.session() as session:
+            rows = (await session.execute(statement)).all()
+        token = ""
+        if len(rows) > size:
+            last = rows[size - 1]
+            token = pagination.encode([last.create_time_us, last.sha256], query)
+        return [_from_row(row) for row in rows[:size]], token
+
+    async def delete(self, workspace_id: str, sha256: str) -> tuple[bool, int]:
+        """Deletes the workspace's row; returns whether it existed and how many workspaces
+        still reference the bytes."""
+        async with self.db.write() as session:
+            result = await session.execute(
+                delete(_ASSET).where(
+                    _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
+                )
+            )
+            remaining = (
+                await session.execute(
+                    select(func.count()).select_from(_ASSET).where(_ASSET.c.sha256 == sha256)
+                )
+            ).scalar_one()
+        return bool(result.rowcount), int(remaining)  # type: ignore[attr-defined]
+
+
+def _values(asset: Asset, workspace_id: str) -> dict[str, Any]:
+    provenance = asset.provenance
+    return {
+        "workspace_id": workspace_id,
+        "sha256": asset.sha256,
+        "mime_type": asset.mime_type,
+        "width": asset.width,
+        "height": asset.height,
+        "size_bytes": asset.size_bytes,
+        "source": provenance.source.value,
+        "provenance": {
+            "job_id": provenance.job_id,
+            "model_id": provenance.model_id,
+            "prompt": provenance.prompt,
+            "seed": provenance.seed,
+            "reference_assets": list(provenance.reference_assets),
+        },
+        "display_name": asset.display_name,
+        "create_time_us": to_us(asset.create_time),
+    }
+
+
+def _from_row(row: Any) -> Asset:
+    data = row.provenance
+    return Asset(
+        sha256=row.sha256,
+        mime_type=row.mime_type,
+        width=row.width,
+        height=row.height,
+        size_bytes=row.size_bytes,
+        provenance=Provenance(
+            source=AssetSource(row.source),
+            job_id=data.get("job_id", ""),
+            model_id=data.get("model_id", ""),
+            prompt=data.get("prompt", ""),
+            seed=data.get("seed"),
+            reference_assets=tuple(data.get("reference_assets", ())),
+        ),
+        create_time=from_us(row.create_time_us),
+        display_name=row.display_name,
+        workspace_id=row.workspace_id,
+    )

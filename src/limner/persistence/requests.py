@@ -1,0 +1,101 @@
+"""Idempotency keys shared by every creating request (AIP-155)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from limner.errors import RequestIdConflict
+from limner.persistence.database import Database
+from limner.persistence.tables import RequestIdRow
+from limner.persistence.timeutil import to_us
+
+
+async def find_request(
+    session: AsyncSession, *, workspace_id: str, request_id: str, method: str, request_hash: str
+) -> str | None:
+    """The resource an earlier request with this id created, or ``None``.
+
+    Raises ``RequestIdConflict`` when the id was used for a different request.
+    """
+    row = (
+        await session.execute(
+            select(RequestIdRow).where(
+                RequestIdRow.workspace_id == workspace_id,  # type: ignore[arg-type]
+                RequestIdRow.request_id == request_id,  # type: ignore[arg-type]
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.method != method or row.request_hash != request_hash:
+        raise RequestIdConflict(
+            f"request_id {request_id!r} was already used for a different request "
+            f"({row.method} creating {row.resource_name}); use a new request_id",
+            metadata={"requestId": request_id, "resource": row.resource_name},
+        )
+    return row.resource_name
+
+
+def remember_request(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    request_id: str,
+    method: str,
+    request_hash: str,
+    resource_name: str,
+    now_us: int,
+) -> None:
+    session.add(
+        RequestIdRow(
+            workspace_id=workspace_id,
+            request_id=request_id,
+            method=method,
+            request_hash=request_hash,
+            resource_name=resource_name,
+            create_time_us=now_us,
+        )
+    )
+
+
+
+
+class SqlRequestLedger:
+    """Idempotency for creating requests that do not start jobs (uploads, models, ...)."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    async def lookup(
+        self, workspace_id: str, request_id: str, method: str, request_hash: str
+    ) -> str | None:
+        async with self.db.session() as session:
+            return await find_request(
+                session,
+                workspace_id=workspace_id,
+                request_id=request_id,
+                method=method,
+                request_hash=request_hash,
+            )
+
+    async def remember(
+        self, workspace_id: str, request_id: str, method: str, request_hash: str, resource: str
+    ) -> None:
+        try:
+            async with self.db.write() as session:
+                remember_request(
+                    session,
+                    workspace_id=workspace_id,
+                    request_id=request_id,
+                    method=method,
+                    request_hash=request_hash,
+                    resource_name=resource,
+                    now_us=to_us(datetime.now(UTC)),
+                )
+        except IntegrityError:
+            # A concurrent duplicate got there first; it must have been the same request.
+            await self.lookup(workspace_id, request_id, method, request_hash)

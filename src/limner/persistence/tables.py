@@ -1,0 +1,119 @@
+"""Table rows. Persistence-only: the API contract is the proto, the logic's types are in
+``limner.domain``. Every row that belongs to a user carries ``workspace_id``. Times are
+microseconds since the Unix epoch (UTC) so SQLite and PostgreSQL order them the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+def _json_column() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class JobRow(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_workspace_created", "workspace_id", "create_time_us", "id"),
+        Index("ix_jobs_state", "state"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    workspace_id: str = Field(max_length=128)
+    kind: str = Field(max_length=32)
+    state: str = Field(max_length=32)
+    model_id: str = Field(max_length=128)
+    provider_id: str = Field(max_length=128)
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    target: str = Field(default="", max_length=256)
+    spec: dict[str, Any] = _json_column()
+    progress: dict[str, Any] = _json_column()
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    last_sequence: int = Field(default=0, sa_type=BigInteger)
+    attempt: int = 0
+    create_time_us: int = Field(sa_type=BigInteger)
+    update_time_us: int = Field(sa_type=BigInteger)
+    start_time_us: int | None = Field(default=None, sa_type=BigInteger)
+    end_time_us: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class JobEventRow(SQLModel, table=True):
+    __tablename__ = "job_events"
+
+    job_id: str = Field(primary_key=True, max_length=32, foreign_key="jobs.id", ondelete="CASCADE")
+    sequence: int = Field(primary_key=True, sa_type=BigInteger)
+    workspace_id: str = Field(max_length=128)
+    time_us: int = Field(sa_type=BigInteger)
+    kind: str = Field(max_length=32)
+    payload: dict[str, Any] = _json_column()
+
+
+class RequestIdRow(SQLModel, table=True):
+    """Idempotency keys (AIP-155): one per workspace, remembering what they created."""
+
+    __tablename__ = "request_ids"
+
+    workspace_id: str = Field(primary_key=True, max_length=128)
+    request_id: str = Field(primary_key=True, max_length=128)
+    method: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    resource_name: str = Field(max_length=256)
+    create_time_us: int = Field(sa_type=BigInteger)
+
+
+class AssetRow(SQLModel, table=True):
+    __tablename__ = "assets"
+    __table_args__ = (Index("ix_assets_workspace_created", "workspace_id", "create_time_us"),)
+
+    workspace_id: str = Field(primary_key=True, max_length=128)
+    sha256: str = Field(primary_key=True, max_length=64)
+    mime_type: str = Field(max_length=64)
+    width: int
+    height: int
+    size_bytes: int = Field(sa_type=BigInteger)
+    source: str = Field(max_length=32)
+    provenance: dict[str, Any] = _json_column()
+    display_name: str = Field(default="", max_length=256)
+    create_time_us: int = Field(sa_type=BigInteger)
+
+
+class ModelRow(SQLModel, table=True):
+    """Models created through the API (built-in and configured ones live in memory)."""
+
+    __tablename__ = "models"
+
+    workspace_id: str = Field(primary_key=True, max_length=128)
+    model_id: str = Field(primary_key=True, max_length=63)
+    provider: str = Field(max_length=128)
+    provider_model_id: str = Field(max_length=256)
+    display_name: str = Field(default="", max_length=256)
+    input_modalities: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    output_modalities: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    profile: dict[str, Any] = _json_column()
+    origin: str = Field(default="api", max_length=16)
+    create_time_us: int = Field(sa_type=BigInteger)
+    update_time_us: int = Field(sa_type=BigInteger)
+
+
+class ImageSettingsRow(SQLModel, table=True):
+    __tablename__ = "image_settings"
+
+    workspace_id: str = Field(primary_key=True, max_length=128)
+    image_model: str = Field(default="", max_length=63)
+    avatar_model: str = Field(default="", max_length=63)
+    scene_image_model: str = Field(default="", max_length=63)
+    scene_writer_model: str = Field(default="", max_length=63)
+    scene_mode: str = Field(default="ask_first", max_length=16)
+    context_window_size: int = 3
+    update_time_us: int = Field(sa_type=BigInteger)

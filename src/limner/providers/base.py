@@ -1,0 +1,81 @@
+"""The two small protocols every provider adapter implements (ARCHITECTURE §1.5).
+
+Adapters import nothing from grpc, the database or the servicers. They receive what they
+need (settings section, an ``httpx.AsyncClient``), raise ``limner.errors`` leaves for vendor
+failures, and report progress through a ``ProgressSink``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from limner.domain.images import GeneratedImage, ProviderImageRequest, SourceImage
+
+
+class ProgressSink(Protocol):
+    """How an adapter reports on a running request. Calls are cheap; previews are
+    throttled by the sink, so ask ``preview_wanted`` before encoding one."""
+
+    async def step(
+        self, step: int, total: int, *, eta_s: float | None = None, message: str = ""
+    ) -> None: ...
+
+    def preview_wanted(self) -> bool: ...
+
+    async def preview(self, image: bytes, step: int) -> None: ...
+
+    async def warn(self, code: str, message: str, field: str = "") -> None: ...
+
+
+class ImageGenerator(Protocol):
+    async def generate(
+        self, request: ProviderImageRequest, progress: ProgressSink
+    ) -> list[GeneratedImage]:
+        """Renders ``request`` (an edit when ``request.source`` is set) and returns the
+        images, as bytes or URLs. Cancellation of the calling task interrupts the call."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriterMessage:
+    """One message for a writer model: text plus images in the order they are placed."""
+
+    role: str
+    text: str
+    images: tuple[SourceImage, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriterRequest:
+    job_id: str
+    provider_model_id: str
+    messages: tuple[WriterMessage, ...]
+    max_output_tokens: int = 1024
+    temperature: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+OnDelta = Callable[[str], Awaitable[None]]
+
+
+class TextWriter(Protocol):
+    async def write(self, request: WriterRequest, on_delta: OnDelta) -> str:
+        """Streams the model's text through ``on_delta`` and returns the whole text."""
+        ...
+
+
+@dataclass
+class Provider:
+    """A configured provider: what it can do, and how to close it."""
+
+    id: str
+    kind: str
+    images: ImageGenerator | None = None
+    writer: TextWriter | None = None
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for close in self.closers:
+            await close()

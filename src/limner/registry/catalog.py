@@ -1,0 +1,261 @@
+"""The model catalogue: built-in, configured and API-created models, and the checks that
+decide which model serves which feature before any provider is called."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Protocol
+
+from limner.domain.models import (
+    Feature,
+    FeatureCheck,
+    ImageSettings,
+    ModelOrigin,
+    ModelSpec,
+    ProviderInfo,
+)
+from limner.errors import (
+    CapabilityMissing,
+    InvalidArgument,
+    ModelNotConfigured,
+    NotFound,
+    PreconditionViolation,
+    ReadOnlyResource,
+)
+from limner.registry.features import FEATURE_RULES, FeatureRule
+
+MODEL_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+class ModelRepository(Protocol):
+    async def list(self, workspace_id: str) -> list[ModelSpec]: ...
+    async def get(self, workspace_id: str, model_id: str) -> ModelSpec | None: ...
+    async def create(self, workspace_id: str, model: ModelSpec) -> ModelSpec: ...
+    async def update(self, workspace_id: str, model: ModelSpec) -> ModelSpec: ...
+    async def delete(self, workspace_id: str, model_id: str) -> bool: ...
+
+
+class SettingsRepository(Protocol):
+    async def get(self, workspace_id: str) -> ImageSettings: ...
+    async def put(self, workspace_id: str, settings: ImageSettings) -> ImageSettings: ...
+
+
+def parse_model_name(name: str, field: str = "model") -> str:
+    """``models/{id}`` -> ``id``; a bare id is accepted too (handy with grpcurl)."""
+    model_id = name.removeprefix("models/")
+    if not MODEL_ID.match(model_id):
+        raise InvalidArgument.field(
+            field, f"{name!r} is not a model name of the form models/[a-z][a-z0-9-]*"
+        )
+    return model_id
+
+
+class ModelCatalog:
+    def __init__(
+        self,
+        *,
+        fixed_models: Iterable[ModelSpec],
+        providers: Iterable[ProviderInfo],
+        repository: ModelRepository,
+        settings: SettingsRepository,
+    ) -> None:
+        self._fixed = {model.id: model for model in fixed_models}
+        self.providers = {provider.id: provider for provider in providers}
+        self._repository = repository
+        self._settings = settings
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def list(self, workspace_id: str) -> list[ModelSpec]:
+        models = dict(self._fixed)
+        for model in await self._repository.list(workspace_id):
+            models.setdefault(model.id, model)
+        return [models[key] for key in sorted(models)]
+
+    async def get(self, workspace_id: str, model_id: str) -> ModelSpec:
+        model = self._fixed.get(model_id) or await self._repository.get(workspace_id, model_id)
+        if model is None:
+            raise NotFound(
+                f"models/{model_id} not found; ListModels shows the models you can use",
+                reason="MODEL_NOT_FOUND",
+                metadata={"model": f"models/{model_id}"},
+            )
+        return model
+
+    async def image_settings(self, workspace_id: str) -> ImageSettings:
+        return await self._settings.get(workspace_id)
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def create(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
+        if model.id in self._fixed:
+            raise ReadOnlyResource(
+                f"models/{model.id} is built in or configured and cannot be replaced",
+                reason="MODEL_ALREADY_EXISTS",
+                metadata={"model": f"models/{model.id}"},
+            )
+        self._check_provider(model.provider)
+        return await self._repository.create(
+            workspace_id, replace(model, origin=ModelOrigin.API)
+        )
+
+    async def update(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
+        self._refuse_fixed(model.id)
+        self._check_provider(model.provider)
+        return await self._repository.update(workspace_id, model)
+
+    async def delete(self, workspace_id: str, model_id: str) -> None:
+        self._refuse_fixed(model_id)
+        if not await self._repository.delete(workspace_id, model_id):
+            raise NotFound.resource("model", f"models/{model_id}")
+
+    async def update_image_settings(
+        self, workspace_id: str, settings: ImageSettings, changed: set[str]
+    ) -> ImageSettings:
+        """Checks each changed model against the feature it serves, then saves."""
+        violations = []
+        for rule in FEATURE_RULES.values():
+            if rule.settings_field not in changed:
+                continue
+            chosen = rule.chosen(settings)
+            if not chosen:
+                continue
+            model_id = parse_model_name(chosen, rule.settings_field)
+            model = await self.get(workspace_id, model_id)
+            missing = rule.missing(model)
+            if missing:
+                violations.append((rule, model, missing))
+        if violations:
+            rule, model, missing = violations[0]
+            raise self._capability_error(workspace_id, rule, model, missing, await self.list(workspace_id))
+        if "context_window_size" in changed and not 1 <= settings.context_window_size <= 50:
+            raise InvalidArgument.field("context_window_size", "must be between 1 and 50")
+        normalised = replace(
+            settings,
+            image_model=settings.image_model.removeprefix("models/"),
+            avatar_model=settings.avatar_model.removeprefix("models/"),
+            scene_image_model=settings.scene_image_model.removeprefix("models/"),
+            scene_writer_model=settings.scene_writer_model.removeprefix("models/"),
+        )
+        return await self._settings.put(workspace_id, normalised)
+
+    # -- feature resolution ------------------------------------------------------------
+
+    async def check(self, workspace_id: str, feature: Feature, model_name: str = "") -> FeatureCheck:
+        """Which model would serve ``feature``, or why none can (never raises for that)."""
+        rule = FEATURE_RULES[feature]
+        models = await self.list(workspace_id)
+        qualifying = tuple(f"models/{m.id}" for m in models if not rule.missing(m))
+        chosen = model_name or rule.chosen(await self._settings.get(workspace_id))
+        if chosen:
+            model = await self.get(workspace_id, parse_model_name(chosen))
+            missing = rule.missing(model)
+            if missing:
+                return FeatureCheck(
+                    feature, False, f"models/{model.id}", tuple(missing),
+                    _lacks_message(rule, model, missing), qualifying,
+                )
+            caveats = tuple(rule.caveats(model))
+            return FeatureCheck(
+                feature, True, f"models/{model.id}", (), "; ".join(caveats), qualifying, caveats
+            )
+        first = next((m for m in models if not rule.missing(m)), None)
+        if first is None:
+            return FeatureCheck(
+                feature, False, "", tuple(rule.requirements()),
+                _not_configured_message(rule), qualifying,
+            )
+        caveats = tuple(rule.caveats(first))
+        return FeatureCheck(
+            feature, True, f"models/{first.id}", (), "; ".join(caveats), qualifying, caveats
+        )
+
+    async def resolve(
+        self, workspace_id: str, feature: Feature, model_name: str = "", field: str = "model"
+    ) -> tuple[ModelSpec, list[str]]:
+        """The model that serves ``feature`` and its caveats; raises FAILED_PRECONDITION
+        naming the missing capability and the models that would qualify."""
+        rule = FEATURE_RULES[feature]
+        if model_name:
+            model = await self.get(workspace_id, parse_model_name(model_name, field))
+        else:
+            settings = await self._settings.get(workspace_id)
+            chosen = rule.chosen(settings)
+            if chosen:
+                model = await self.get(workspace_id, chosen)
+            else:
+                models = await self.list(workspace_id)
+                found = next((m for m in models if not rule.missing(m)), None)
+                if found is None:
+                    raise ModelNotConfigured(
+                        _not_configured_message(rule),
+                        metadata={"feature": feature.name, "needs": rule.needs},
+                        precondition_violations=(
+                            PreconditionViolation(
+                                "MODEL_CONFIGURATION", f"imageSettings.{rule.settings_field}",
+                                _not_configured_message(rule),
+                            ),
+                        ),
+                    )
+                return found, rule.caveats(found)
+        missing = rule.missing(model)
+        if missing:
+            raise self._capability_error(
+                workspace_id, rule, model, missing, await self.list(workspace_id)
+            )
+        return model, rule.caveats(model)
+
+    def _capability_error(
+        self,
+        workspace_id: str,
+        rule: FeatureRule,
+        model: ModelSpec,
+        missing: list[str],
+        models: list[ModelSpec],
+    ) -> CapabilityMissing:
+        qualifying = [f"models/{m.id}" for m in models if not rule.missing(m)]
+        return CapabilityMissing(
+            _lacks_message(rule, model, missing),
+            metadata={
+                "model": f"models/{model.id}",
+                "feature": rule.feature.name,
+                "capability": ", ".join(missing),
+                "qualifyingModels": ",".join(qualifying),
+            },
+            precondition_violations=tuple(
+                PreconditionViolation(
+                    "CAPABILITY", f"models/{model.id}", f"{rule.feature.value} needs {capability}"
+                )
+                for capability in missing
+            ),
+        )
+
+    def _refuse_fixed(self, model_id: str) -> None:
+        if model_id in self._fixed:
+            origin = self._fixed[model_id].origin.value
+            raise ReadOnlyResource(
+                f"models/{model_id} is {origin}-defined and read-only; change the server's "
+                "configuration file instead",
+                metadata={"model": f"models/{model_id}", "origin": origin},
+            )
+
+    def _check_provider(self, provider_id: str) -> None:
+        if provider_id not in self.providers:
+            known = ", ".join(f"providers/{p}" for p in sorted(self.providers))
+            raise InvalidArgument.field(
+                "model.provider",
+                f"providers/{provider_id} is not configured; configured providers: {known}",
+            )
+
+
+def _lacks_message(rule: FeatureRule, model: ModelSpec, missing: list[str]) -> str:
+    return (
+        f"models/{model.id} cannot serve {rule.feature.value}: it lacks {' and '.join(missing)}; "
+        f"choose a {rule.role} with {rule.needs}"
+    )
+
+
+def _not_configured_message(rule: FeatureRule) -> str:
+    return f"no {rule.role}: add a model with {rule.needs}"
