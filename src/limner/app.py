@@ -68,10 +68,9 @@ def configured_models(settings: Settings) -> list[ModelSpec]:
 
 
 class App:
-    def __init__(
-        self, settings: Settings, *, providers: dict[str, Provider] | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, *, providers: dict[str, Provider] | None = None) -> None:
         self.settings = settings
+        self.data_dir = Path(settings.data_dir).absolute()
         self._provider_overrides = providers or {}
         self.port = 0
         self.database: Database | None = None
@@ -95,8 +94,8 @@ class App:
 
     async def start(self) -> int:
         settings = self.settings
-        data_dir = Path(settings.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = self.data_dir
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         self.database = database = Database(settings.resolved_database_url())
         await database.migrate()
 
@@ -175,7 +174,7 @@ class App:
         )
         self.server = GrpcServer(settings, servicers)
         self.port = await self.server.start(settings.address)
-        log.info("limner listening on %s (data in %s)", self.address, data_dir.resolve())
+        log.info("limner listening on %s (data in %s)", self.address, data_dir)
         return self.port
 
     async def stop(self, grace_s: float | None = None) -> None:

@@ -24,7 +24,7 @@ return it later with the same details an RPC error would carry.
     │   └── ProviderAuthFailed   FAILED_PRECONDITION  PROVIDER_AUTH_FAILED
     ├── Unauthenticated          UNAUTHENTICATED      API_KEY_INVALID
     ├── ResourceExhausted        RESOURCE_EXHAUSTED   PROVIDER_RATE_LIMITED (+ RetryInfo)
-    ├── Unavailable              UNAVAILABLE          PROVIDER_UNAVAILABLE / SERVER_SHUTTING_DOWN (+ RetryInfo)
+    ├── Unavailable              UNAVAILABLE          PROVIDER_UNAVAILABLE (+ RetryInfo)
     ├── NoImageReturned          UNKNOWN              NO_IMAGE_RETURNED
     ├── OutOfRange               OUT_OF_RANGE         WATCH_HISTORY_EXPIRED
     ├── Aborted                  ABORTED              SERVER_RESTARTED

@@ -94,6 +94,13 @@ class ModelProfileSettings(BaseModel):
     max_images_per_request: int = 1
 
 
+ModalityName = Literal["text", "image"]
+
+
+def _modalities(*names: ModalityName) -> list[ModalityName]:
+    return list(names)
+
+
 class ModelSettings(BaseModel):
     """A model declared in the configuration file."""
 
@@ -101,8 +108,8 @@ class ModelSettings(BaseModel):
     provider: str
     provider_model_id: str
     display_name: str = ""
-    input_modalities: list[Literal["text", "image"]] = Field(default_factory=lambda: ["text"])
-    output_modalities: list[Literal["text", "image"]] = Field(default_factory=lambda: ["image"])
+    input_modalities: list[ModalityName] = Field(default_factory=lambda: _modalities("text"))
+    output_modalities: list[ModalityName] = Field(default_factory=lambda: _modalities("image"))
     profile: ModelProfileSettings = Field(default_factory=ModelProfileSettings)
 
     @field_validator("id")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -111,7 +111,7 @@ SCENE_MODES = {
 SCENE_MODES_FROM_PB = {value: key for key, value in SCENE_MODES.items()}
 
 
-def enum_from_pb(table: dict[int, V], value: int, field: str, *, required: bool = True) -> V:
+def enum_from_pb(table: Mapping[Any, V], value: int, field: str, *, required: bool = True) -> V:
     """Looks up an enum value, refusing UNSPECIFIED (when required) and unknown numbers."""
     if value in table:
         return table[value]

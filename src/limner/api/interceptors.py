@@ -26,7 +26,7 @@ from limner.settings import ApiKey
 log = logging.getLogger("limner.api")
 access_log = logging.getLogger("limner.access")
 
-Context = grpc.aio.ServicerContext[Any, Any]
+Context = Any  # grpc.aio.ServicerContext; grpcio ships no type information
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 Unary = Callable[[Any, Context], Awaitable[Any]]
 Streaming = Callable[[Any, Context], AsyncIterator[Any]]
@@ -37,19 +37,19 @@ LIMNER_PREFIX = "/limner.v1."
 def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
     return {
         key: value
-        for key, value in (details.invocation_metadata or ())  # type: ignore[attr-defined]
+        for key, value in (details.invocation_metadata or ())
         if isinstance(value, str)
     }
 
 
-class _Wrapping(grpc.aio.ServerInterceptor):
+class _Wrapping(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Base: wraps unary-unary and unary-stream behaviours of limner.v1 methods."""
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or not method.startswith(LIMNER_PREFIX):
             return handler
         metadata = _metadata(handler_call_details)
@@ -70,9 +70,7 @@ class _Wrapping(grpc.aio.ServerInterceptor):
     def wrap_unary(self, behaviour: Unary, method: str, metadata: dict[str, str]) -> Unary:
         raise NotImplementedError
 
-    def wrap_stream(
-        self, behaviour: Streaming, method: str, metadata: dict[str, str]
-    ) -> Streaming:
+    def wrap_stream(self, behaviour: Streaming, method: str, metadata: dict[str, str]) -> Streaming:
         raise NotImplementedError
 
 
@@ -87,7 +85,13 @@ class AccessLogInterceptor(_Wrapping):
 
     def _finish(self, method: str, context: Context, request_id: str, started: float) -> None:
         code = context.code()
-        name = code.name if isinstance(code, grpc.StatusCode) else "OK" if code in (None, 0) else str(code)
+        name = (
+            code.name
+            if isinstance(code, grpc.StatusCode)
+            else "OK"
+            if code in (None, 0)
+            else str(code)
+        )
         access_log.info(
             "rpc %s %s %.1fms",
             method,
@@ -113,9 +117,7 @@ class AccessLogInterceptor(_Wrapping):
 
         return logged
 
-    def wrap_stream(
-        self, behaviour: Streaming, method: str, metadata: dict[str, str]
-    ) -> Streaming:
+    def wrap_stream(self, behaviour: Streaming, method: str, metadata: dict[str, str]) -> Streaming:
         async def logged(request: Any, context: Context) -> AsyncIterator[Any]:
             request_id, started = self._start(metadata)
             context.set_trailing_metadata((("x-request-id", request_id),))
@@ -171,9 +173,7 @@ class AuthInterceptor(_Wrapping):
 
         return authed
 
-    def wrap_stream(
-        self, behaviour: Streaming, method: str, metadata: dict[str, str]
-    ) -> Streaming:
+    def wrap_stream(self, behaviour: Streaming, method: str, metadata: dict[str, str]) -> Streaming:
         async def authed(request: Any, context: Context) -> AsyncIterator[Any]:
             await self._check(metadata, context)
             async for response in behaviour(request, context):
@@ -209,9 +209,7 @@ class ErrorMappingInterceptor(_Wrapping):
 
         return mapped
 
-    def wrap_stream(
-        self, behaviour: Streaming, method: str, metadata: dict[str, str]
-    ) -> Streaming:
+    def wrap_stream(self, behaviour: Streaming, method: str, metadata: dict[str, str]) -> Streaming:
         async def mapped(request: Any, context: Context) -> AsyncIterator[Any]:
             try:
                 async for response in behaviour(request, context):

@@ -72,7 +72,7 @@ class JobResult:
     text: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class JobWarning:
     code: str
     message: str

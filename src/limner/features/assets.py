@@ -18,7 +18,7 @@ ASSET_NAME = re.compile(r"^assets/([0-9a-f]{64})$")
 class AssetRepository(Protocol):
     async def add(self, asset: Asset, workspace_id: str) -> tuple[Asset, bool]: ...
     async def get(self, workspace_id: str, sha256: str) -> Asset | None: ...
-    async def list(
+    async def list_assets(
         self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
     ) -> tuple[list[Asset], str]: ...
     async def delete(self, workspace_id: str, sha256: str) -> tuple[bool, int]: ...
@@ -94,10 +94,10 @@ class AssetLibrary:
             )
         return asset
 
-    async def list(
+    async def list_assets(
         self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
     ) -> tuple[list[Asset], str]:
-        return await self.repository.list(
+        return await self.repository.list_assets(
             workspace_id, source=source, page_size=page_size, page_token=page_token
         )
 

@@ -392,10 +392,13 @@ def _validate(command: ImageCommand) -> None:
             parse_asset_name(name, f"reference_assets[{index}]")
         except LimnerError as error:
             violations.extend(error.field_violations)
-    for field_name, value in (("source_asset", command.source_asset), ("mask_asset", command.mask_asset)):
-        if value:
+    for field_name, asset_name in (
+        ("source_asset", command.source_asset),
+        ("mask_asset", command.mask_asset),
+    ):
+        if asset_name:
             try:
-                parse_asset_name(value, field_name)
+                parse_asset_name(asset_name, field_name)
             except LimnerError as error:
                 violations.extend(error.field_violations)
     if violations:

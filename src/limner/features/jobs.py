@@ -21,7 +21,7 @@ class JobQueries:
             raise NotFound.resource("job", f"jobs/{job_id}")
         return job
 
-    async def list(
+    async def list_jobs(
         self,
         workspace_id: str,
         *,
@@ -34,7 +34,9 @@ class JobQueries:
             workspace_id, states=states, kinds=kinds, page_size=page_size, page_token=page_token
         )
 
-    def watch(self, workspace_id: str, job_id: str, after_sequence: int) -> AsyncIterator[WatchItem]:
+    def watch(
+        self, workspace_id: str, job_id: str, after_sequence: int
+    ) -> AsyncIterator[WatchItem]:
         return watch_job(
             self.runner.store,
             self.runner.hub,

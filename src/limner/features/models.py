@@ -49,7 +49,7 @@ class ModelAdmin:
     async def get(self, workspace_id: str, name: str) -> ModelSpec:
         return await self.catalog.get(workspace_id, parse_model_name(name, "name"))
 
-    async def list(
+    async def list_models(
         self,
         workspace_id: str,
         *,
@@ -57,7 +57,7 @@ class ModelAdmin:
         output_modality: Modality | None = None,
         feature: Feature | None = None,
     ) -> list[ModelSpec]:
-        models = await self.catalog.list(workspace_id)
+        models = await self.catalog.all_models(workspace_id)
         if provider:
             provider_id = provider.removeprefix("providers/")
             models = [m for m in models if m.provider == provider_id]
@@ -78,7 +78,9 @@ class ModelAdmin:
             json.dumps(asdict(model), sort_keys=True, default=str).encode()
         ).hexdigest()
         if request_id:
-            earlier = await self.ledger.lookup(workspace_id, request_id, "CreateModel", request_hash)
+            earlier = await self.ledger.lookup(
+                workspace_id, request_id, "CreateModel", request_hash
+            )
             if earlier is not None:
                 return await self.get(workspace_id, earlier)
         created = await self.catalog.create(workspace_id, model)

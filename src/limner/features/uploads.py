@@ -30,7 +30,9 @@ class Uploads:
         digest = hashlib.sha256(content).hexdigest()
         request_hash = hashlib.sha256(f"{digest}:{display_name}".encode()).hexdigest()
         if request_id:
-            earlier = await self.ledger.lookup(workspace_id, request_id, "UploadImage", request_hash)
+            earlier = await self.ledger.lookup(
+                workspace_id, request_id, "UploadImage", request_hash
+            )
             if earlier is not None:
                 parse_asset_name(earlier, "request_id")
                 return await self.assets.get(workspace_id, earlier), False

@@ -297,7 +297,9 @@ class JobRunner:
                 await self._append(
                     job,
                     [ProgressEvent(Progress(stage=JobStage.PREPARING, message="preparing"))],
-                    JobChanges(state=JobState.RUNNING, start_time=utcnow(), attempt=job.attempt + 1),
+                    JobChanges(
+                        state=JobState.RUNNING, start_time=utcnow(), attempt=job.attempt + 1
+                    ),
                 )
                 try:
                     async with asyncio.timeout(self.settings.job_timeout_s):

@@ -62,8 +62,9 @@ class JobStore(Protocol):
         page_token: str,
     ) -> JobPage: ...
 
-    async def list_events(self, job_id: str, *, after_sequence: int, limit: int) -> list[JobEvent]:
-        ...
+    async def list_events(
+        self, job_id: str, *, after_sequence: int, limit: int
+    ) -> list[JobEvent]: ...
 
     async def unfinished_jobs(self) -> list[Job]:
         """Every job not in a terminal state, across workspaces (for restart recovery)."""

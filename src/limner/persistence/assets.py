@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select
 
-from limner.domain.assets import Asset, AssetSource, Provenance
 from limner import paging as pagination
+from limner.domain.assets import Asset, AssetSource, Provenance
 from limner.persistence.database import Database
 from limner.persistence.tables import AssetRow
 from limner.persistence.timeutil import from_us, to_us
@@ -46,7 +46,7 @@ class SqlAssetRepository:
             ).one_or_none()
         return None if row is None else _from_row(row)
 
-    async def list(
+    async def list_assets(
         self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
     ) -> tuple[list[Asset], str]:
         size = pagination.page_size(page_size)

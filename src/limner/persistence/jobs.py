@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from limner import paging as pagination
 from limner.domain.codec import (
     event_from_json,
     event_to_json,
@@ -32,7 +33,6 @@ from limner.domain.jobs import (
 )
 from limner.errors import ErrorPayload
 from limner.jobs.store import JobChanges, JobPage
-from limner import paging as pagination
 from limner.persistence.database import Database
 from limner.persistence.requests import find_request, remember_request
 from limner.persistence.tables import JobEventRow, JobRow
@@ -139,7 +139,9 @@ class SqlJobStore:
                     values["error"] = error.to_json()
                 case WarningEvent(warning) if record_warnings:
                     new_warnings.append(warning_to_json(warning))
-            rows.append({"sequence": sequence, "time_us": to_us(time), "kind": kind, "payload": payload})
+            rows.append(
+                {"sequence": sequence, "time_us": to_us(time), "kind": kind, "payload": payload}
+            )
         assert time is not None, "append_events needs at least one event"
         values["last_sequence"] = logged[-1].sequence
         values["update_time_us"] = to_us(time)
@@ -227,12 +229,16 @@ class SqlJobStore:
         async with self.db.session() as session:
             rows = (await session.execute(statement)).all()
         return [
-            JobEvent(job_id, row.sequence, from_us(row.time_us), event_from_json(row.kind, row.payload))
+            JobEvent(
+                job_id, row.sequence, from_us(row.time_us), event_from_json(row.kind, row.payload)
+            )
             for row in rows
         ]
 
     async def unfinished_jobs(self) -> list[Job]:
-        statement = select(_JOB).where(_JOB.c.state.in_(NON_TERMINAL)).order_by(_JOB.c.create_time_us)
+        statement = (
+            select(_JOB).where(_JOB.c.state.in_(NON_TERMINAL)).order_by(_JOB.c.create_time_us)
+        )
         async with self.db.session() as session:
             rows = (await session.execute(statement)).all()
         return [_job_from_row(row) for row in rows]

@@ -30,7 +30,7 @@ class SqlModelRepository:
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    async def list(self, workspace_id: str) -> list[ModelSpec]:
+    async def list_models(self, workspace_id: str) -> list[ModelSpec]:
         async with self.db.session() as session:
             rows = (
                 await session.execute(
@@ -95,7 +95,9 @@ class SqlImageSettingsRepository:
     async def get(self, workspace_id: str) -> ImageSettings:
         async with self.db.session() as session:
             row = (
-                await session.execute(select(_SETTINGS).where(_SETTINGS.c.workspace_id == workspace_id))
+                await session.execute(
+                    select(_SETTINGS).where(_SETTINGS.c.workspace_id == workspace_id)
+                )
             ).one_or_none()
         if row is None:
             return ImageSettings()
@@ -139,7 +141,10 @@ def _model_values(workspace_id: str, model: ModelSpec) -> dict[str, Any]:
         "display_name": model.display_name,
         "input_modalities": sorted(m.value for m in model.input_modalities),
         "output_modalities": sorted(m.value for m in model.output_modalities),
-        "profile": {**asdict(model.profile), "supported_sizes": list(model.profile.supported_sizes)},
+        "profile": {
+            **asdict(model.profile),
+            "supported_sizes": list(model.profile.supported_sizes),
+        },
         "origin": model.origin.value,
         "create_time_us": to_us(model.create_time),
         "update_time_us": to_us(model.update_time),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from limner.errors import RequestIdConflict
 from limner.persistence.database import Database
@@ -60,8 +60,6 @@ def remember_request(
             create_time_us=now_us,
         )
     )
-
-
 
 
 class SqlRequestLedger:

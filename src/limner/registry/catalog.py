@@ -30,7 +30,7 @@ MODEL_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
 class ModelRepository(Protocol):
-    async def list(self, workspace_id: str) -> list[ModelSpec]: ...
+    async def list_models(self, workspace_id: str) -> list[ModelSpec]: ...
     async def get(self, workspace_id: str, model_id: str) -> ModelSpec | None: ...
     async def create(self, workspace_id: str, model: ModelSpec) -> ModelSpec: ...
     async def update(self, workspace_id: str, model: ModelSpec) -> ModelSpec: ...
@@ -68,9 +68,9 @@ class ModelCatalog:
 
     # -- reading -----------------------------------------------------------------------
 
-    async def list(self, workspace_id: str) -> list[ModelSpec]:
+    async def all_models(self, workspace_id: str) -> list[ModelSpec]:
         models = dict(self._fixed)
-        for model in await self._repository.list(workspace_id):
+        for model in await self._repository.list_models(workspace_id):
             models.setdefault(model.id, model)
         return [models[key] for key in sorted(models)]
 
@@ -97,9 +97,7 @@ class ModelCatalog:
                 metadata={"model": f"models/{model.id}"},
             )
         self._check_provider(model.provider)
-        return await self._repository.create(
-            workspace_id, replace(model, origin=ModelOrigin.API)
-        )
+        return await self._repository.create(workspace_id, replace(model, origin=ModelOrigin.API))
 
     async def update(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
         self._refuse_fixed(model.id)
@@ -129,7 +127,9 @@ class ModelCatalog:
                 violations.append((rule, model, missing))
         if violations:
             rule, model, missing = violations[0]
-            raise self._capability_error(workspace_id, rule, model, missing, await self.list(workspace_id))
+            raise self._capability_error(
+                workspace_id, rule, model, missing, await self.all_models(workspace_id)
+            )
         if "context_window_size" in changed and not 1 <= settings.context_window_size <= 50:
             raise InvalidArgument.field("context_window_size", "must be between 1 and 50")
         normalised = replace(
@@ -143,10 +143,12 @@ class ModelCatalog:
 
     # -- feature resolution ------------------------------------------------------------
 
-    async def check(self, workspace_id: str, feature: Feature, model_name: str = "") -> FeatureCheck:
+    async def check(
+        self, workspace_id: str, feature: Feature, model_name: str = ""
+    ) -> FeatureCheck:
         """Which model would serve ``feature``, or why none can (never raises for that)."""
         rule = FEATURE_RULES[feature]
-        models = await self.list(workspace_id)
+        models = await self.all_models(workspace_id)
         qualifying = tuple(f"models/{m.id}" for m in models if not rule.missing(m))
         chosen = model_name or rule.chosen(await self._settings.get(workspace_id))
         if chosen:
@@ -154,8 +156,12 @@ class ModelCatalog:
             missing = rule.missing(model)
             if missing:
                 return FeatureCheck(
-                    feature, False, f"models/{model.id}", tuple(missing),
-                    _lacks_message(rule, model, missing), qualifying,
+                    feature,
+                    False,
+                    f"models/{model.id}",
+                    tuple(missing),
+                    _lacks_message(rule, model, missing),
+                    qualifying,
                 )
             caveats = tuple(rule.caveats(model))
             return FeatureCheck(
@@ -164,8 +170,12 @@ class ModelCatalog:
         first = next((m for m in models if not rule.missing(m)), None)
         if first is None:
             return FeatureCheck(
-                feature, False, "", tuple(rule.requirements()),
-                _not_configured_message(rule), qualifying,
+                feature,
+                False,
+                "",
+                tuple(rule.requirements()),
+                _not_configured_message(rule),
+                qualifying,
             )
         caveats = tuple(rule.caveats(first))
         return FeatureCheck(
@@ -186,7 +196,7 @@ class ModelCatalog:
             if chosen:
                 model = await self.get(workspace_id, chosen)
             else:
-                models = await self.list(workspace_id)
+                models = await self.all_models(workspace_id)
                 found = next((m for m in models if not rule.missing(m)), None)
                 if found is None:
                     raise ModelNotConfigured(
@@ -194,7 +204,8 @@ class ModelCatalog:
                         metadata={"feature": feature.name, "needs": rule.needs},
                         precondition_violations=(
                             PreconditionViolation(
-                                "MODEL_CONFIGURATION", f"imageSettings.{rule.settings_field}",
+                                "MODEL_CONFIGURATION",
+                                f"imageSettings.{rule.settings_field}",
                                 _not_configured_message(rule),
                             ),
                         ),
@@ -203,7 +214,7 @@ class ModelCatalog:
         missing = rule.missing(model)
         if missing:
             raise self._capability_error(
-                workspace_id, rule, model, missing, await self.list(workspace_id)
+                workspace_id, rule, model, missing, await self.all_models(workspace_id)
             )
         return model, rule.caveats(model)
 

@@ -20,7 +20,9 @@ class FeatureRule:
 
     def missing(self, model: ModelSpec) -> list[str]:
         """Capabilities ``model`` lacks for this feature, as readable names."""
-        missing = [f"{m.value} input" for m in sorted(self.required_inputs - model.input_modalities)]
+        missing = [
+            f"{m.value} input" for m in sorted(self.required_inputs - model.input_modalities)
+        ]
         missing += [
             f"{m.value} output" for m in sorted(self.required_outputs - model.output_modalities)
         ]
@@ -54,32 +56,66 @@ FEATURE_RULES: dict[Feature, FeatureRule] = {
     rule.feature: rule
     for rule in (
         FeatureRule(
-            Feature.IMAGE_GENERATION, _NONE, _IMAGE_OUT, _NONE,
-            "image_model", "image model", "image output",
+            Feature.IMAGE_GENERATION,
+            _NONE,
+            _IMAGE_OUT,
+            _NONE,
+            "image_model",
+            "image model",
+            "image output",
         ),
         FeatureRule(
-            Feature.IMAGE_EDIT, _NONE, _IMAGE_OUT, frozenset({Modality.IMAGE}),
-            "image_model", "image model", "image output (and ideally image input)",
+            Feature.IMAGE_EDIT,
+            _NONE,
+            _IMAGE_OUT,
+            frozenset({Modality.IMAGE}),
+            "image_model",
+            "image model",
+            "image output (and ideally image input)",
         ),
         FeatureRule(
-            Feature.AVATAR_GENERATION, _NONE, _IMAGE_OUT, _NONE,
-            "avatar_model", "avatar model", "image output",
+            Feature.AVATAR_GENERATION,
+            _NONE,
+            _IMAGE_OUT,
+            _NONE,
+            "avatar_model",
+            "avatar model",
+            "image output",
         ),
         FeatureRule(
-            Feature.AVATAR_EDIT, _NONE, _IMAGE_OUT, frozenset({Modality.IMAGE}),
-            "avatar_model", "avatar model", "image output (and ideally image input)",
+            Feature.AVATAR_EDIT,
+            _NONE,
+            _IMAGE_OUT,
+            frozenset({Modality.IMAGE}),
+            "avatar_model",
+            "avatar model",
+            "image output (and ideally image input)",
         ),
         FeatureRule(
-            Feature.SCENE_IMAGE, _NONE, _IMAGE_OUT, _NONE,
-            "scene_image_model", "scene image model", "image output",
+            Feature.SCENE_IMAGE,
+            _NONE,
+            _IMAGE_OUT,
+            _NONE,
+            "scene_image_model",
+            "scene image model",
+            "image output",
         ),
         FeatureRule(
-            Feature.SCENE_WRITER, _TEXT_AND_IMAGE, _TEXT_OUT, _NONE,
-            "scene_writer_model", "scene writer model", "text+image input and text output",
+            Feature.SCENE_WRITER,
+            _TEXT_AND_IMAGE,
+            _TEXT_OUT,
+            _NONE,
+            "scene_writer_model",
+            "scene writer model",
+            "text+image input and text output",
         ),
         FeatureRule(
-            Feature.DESIGN_REFERENCE_WRITER, _TEXT_AND_IMAGE, _TEXT_OUT, _NONE,
-            "scene_writer_model", "design reference writer model",
+            Feature.DESIGN_REFERENCE_WRITER,
+            _TEXT_AND_IMAGE,
+            _TEXT_OUT,
+            _NONE,
+            "scene_writer_model",
+            "design reference writer model",
             "text+image input and text output",
         ),
     )

@@ -105,7 +105,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         source: AssetSource | None = None
         if request.source:
             source = convert.enum_from_pb(convert.ASSET_SOURCES_FROM_PB, request.source, "source")
-        assets, token = await self.assets.list(
+        assets, token = await self.assets.list_assets(
             current_workspace(),
             source=source,
             page_size=request.page_size,

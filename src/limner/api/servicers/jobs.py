@@ -43,7 +43,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             convert.enum_from_pb(convert.JOB_STATES_FROM_PB, s, "states") for s in request.states
         ]
         kinds = [convert.enum_from_pb(convert.JOB_KINDS_FROM_PB, k, "kinds") for k in request.kinds]
-        page = await self.jobs.list(
+        page = await self.jobs.list_jobs(
             current_workspace(),
             states=states,
             kinds=kinds,

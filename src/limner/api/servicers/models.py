@@ -10,9 +10,8 @@ from limner.api.pagination import page
 from limner.domain.models import ModelOrigin, ModelSpec
 from limner.errors import InvalidArgument, Unimplemented
 from limner.features.models import ModelAdmin
-from limner.v1 import model_pb2
+from limner.v1 import model_pb2, model_service_pb2_grpc
 from limner.v1 import model_service_pb2 as pb
-from limner.v1 import model_service_pb2_grpc
 
 
 def _mask(paths: list[str], default: set[str], prefix: str) -> set[str]:
@@ -56,7 +55,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             if request.feature
             else None
         )
-        models = await self.models.list(
+        models = await self.models.list_models(
             current_workspace(), provider=request.provider, output_modality=output, feature=feature
         )
         chunk, token = page(
