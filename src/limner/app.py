@@ -11,6 +11,8 @@ import logging
 import signal
 from pathlib import Path
 
+import httpx
+
 from limner.api.server import GrpcServer, Servicers
 from limner.api.servicers import (
     DesignReferenceServicer,
@@ -20,6 +22,7 @@ from limner.api.servicers import (
     SceneServicer,
 )
 from limner.assets import BlobStore
+from limner.assets.fetch import UrlFetcher
 from limner.domain.models import (
     Modality,
     ModelOrigin,
@@ -40,7 +43,13 @@ from limner.persistence.assets import SqlAssetRepository
 from limner.persistence.jobs import SqlJobStore
 from limner.persistence.models import SqlImageSettingsRepository, SqlModelRepository
 from limner.persistence.requests import SqlRequestLedger
-from limner.providers import BUILTIN_MODELS, OFFLINE_PROVIDER, PROVIDER_KINDS, Provider
+from limner.providers import (
+    BUILTIN_MODELS,
+    OFFLINE_PROVIDER,
+    PROVIDER_KINDS,
+    Provider,
+    ProviderContext,
+)
 from limner.registry import ModelCatalog
 from limner.settings import ProviderSettings, Settings
 
@@ -77,6 +86,7 @@ class App:
         self.runner: JobRunner | None = None
         self.server: GrpcServer | None = None
         self.providers: dict[str, Provider] = {}
+        self.http: httpx.AsyncClient | None = None
 
     @property
     def address(self) -> str:
@@ -99,13 +109,18 @@ class App:
         self.database = database = Database(settings.resolved_database_url())
         await database.migrate()
 
+        # One connection pool for every provider call and result download.
+        self.http = http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            follow_redirects=False,
+        )
         sections = self._provider_sections()
         provider_infos = []
         for provider_id, section in sections.items():
             factory = PROVIDER_KINDS.get(section.kind)
             provider = self._provider_overrides.get(provider_id)
             if provider is None and factory is not None:
-                provider = factory(provider_id, section, settings)
+                provider = factory(ProviderContext(provider_id, section, settings, http))
             if provider is not None:
                 self.providers[provider_id] = provider
             else:
@@ -153,8 +168,17 @@ class App:
             max_image_pixels=settings.assets.max_image_pixels,
         )
         ledger = SqlRequestLedger(database)
+        fetcher = UrlFetcher(
+            http,
+            max_bytes=settings.assets.max_image_bytes,
+            timeout_s=settings.assets.download_timeout_s,
+        )
         images = ImageFeature(
-            catalog=catalog, runner=runner, assets=assets, providers=self.providers
+            catalog=catalog,
+            runner=runner,
+            assets=assets,
+            providers=self.providers,
+            fetcher=fetcher,
         )
         jobs = JobQueries(runner, settings.jobs.heartbeat_interval_s)
         await runner.recover()
@@ -193,6 +217,8 @@ class App:
         await asyncio.gather(*tasks)
         for provider in self.providers.values():
             await provider.aclose()
+        if self.http is not None:
+            await self.http.aclose()
         if self.database is not None:
             await self.database.close()
 

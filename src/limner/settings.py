@@ -54,6 +54,7 @@ class AssetSettings(BaseModel):
     max_image_bytes: int = 25 * 1024 * 1024
     max_image_pixels: int = 64 * 1024 * 1024
     chunk_bytes: int = 1024 * 1024
+    download_timeout_s: float = 60.0
 
 
 class ShutdownSettings(BaseModel):
@@ -77,6 +78,7 @@ class ProviderSettings(BaseModel):
     api_key: SecretStr | None = None
     extra_headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = 120.0
+    max_retries: int = 3
     max_concurrent_jobs: int = 4
 
 

@@ -30,6 +30,8 @@ from limner.domain.jobs import (
     ProgressEvent,
     Snapshot,
     TextDeltaEvent,
+    Usage,
+    UsageEvent,
     WarningEvent,
     WatchItem,
 )
@@ -179,6 +181,16 @@ def warning_pb(warning: JobWarning) -> job_pb2.JobWarning:
     return job_pb2.JobWarning(code=warning.code, message=warning.message, field=warning.field)
 
 
+def usage_pb(usage: Usage) -> job_pb2.JobUsage:
+    return job_pb2.JobUsage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
+        cost_usd=usage.cost_usd,
+        provider_calls=usage.provider_calls,
+    )
+
+
 def job_pb(job: Job) -> job_pb2.Job:
     message = job_pb2.Job(
         name=f"jobs/{job.id}",
@@ -195,6 +207,7 @@ def job_pb(job: Job) -> job_pb2.Job:
         last_sequence=job.last_sequence,
         attempt=job.attempt,
         target=job.target,
+        usage=usage_pb(job.usage),
     )
     if job.result is not None:
         message.result.CopyFrom(result_pb(job.result))
@@ -238,6 +251,8 @@ def logged_event_pb(event: JobEvent) -> job_pb2.JobEvent:
             )
         case WarningEvent(warning):
             message.warning.CopyFrom(warning_pb(warning))
+        case UsageEvent(usage):
+            message.usage.CopyFrom(usage_pb(usage))
         case CompletedEvent(result):
             message.completed.CopyFrom(result_pb(result))
         case FailedEvent(error):

@@ -36,9 +36,7 @@ LIMNER_PREFIX = "/limner.v1."
 
 def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
     return {
-        key: value
-        for key, value in (details.invocation_metadata or ())
-        if isinstance(value, str)
+        key: value for key, value in (details.invocation_metadata or ()) if isinstance(value, str)
     }
 
 

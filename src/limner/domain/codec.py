@@ -19,6 +19,8 @@ from limner.domain.jobs import (
     Progress,
     ProgressEvent,
     TextDeltaEvent,
+    Usage,
+    UsageEvent,
     WarningEvent,
 )
 from limner.errors import ErrorPayload
@@ -51,6 +53,14 @@ def warning_from_json(data: dict[str, Any]) -> JobWarning:
     return JobWarning(**data)
 
 
+def usage_to_json(usage: Usage) -> dict[str, Any]:
+    return asdict(usage)
+
+
+def usage_from_json(data: dict[str, Any] | None) -> Usage:
+    return Usage(**data) if data else Usage()
+
+
 def event_to_json(body: EventBody) -> tuple[str, dict[str, Any]]:
     """Returns the event's type tag and its JSON payload."""
     match body:
@@ -64,6 +74,8 @@ def event_to_json(body: EventBody) -> tuple[str, dict[str, Any]]:
             return "approval_required", {"prompt": prompt, "scene": scene}
         case WarningEvent(warning):
             return "warning", warning_to_json(warning)
+        case UsageEvent(usage):
+            return "usage", usage_to_json(usage)
         case CompletedEvent(result):
             return "completed", result_to_json(result)
         case FailedEvent(error):
@@ -85,6 +97,8 @@ def event_from_json(kind: str, data: dict[str, Any]) -> EventBody:
             return ApprovalRequiredEvent(data["prompt"], data.get("scene", ""))
         case "warning":
             return WarningEvent(warning_from_json(data))
+        case "usage":
+            return UsageEvent(usage_from_json(data))
         case "completed":
             return CompletedEvent(result_from_json(data))
         case "failed":

@@ -79,6 +79,26 @@ class JobWarning:
     field: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Usage:
+    """What providers reported using. Adds up across a job's calls."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    provider_calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+            provider_calls=self.provider_calls + other.provider_calls,
+        )
+
+
 # Logged events. Each is one entry of a job's append-only log.
 
 
@@ -110,6 +130,11 @@ class WarningEvent:
 
 
 @dataclass(frozen=True)
+class UsageEvent:
+    usage: Usage
+
+
+@dataclass(frozen=True)
 class CompletedEvent:
     result: JobResult
 
@@ -130,6 +155,7 @@ EventBody = (
     | TextDeltaEvent
     | ApprovalRequiredEvent
     | WarningEvent
+    | UsageEvent
     | CompletedEvent
     | FailedEvent
     | CancelledEvent
@@ -174,6 +200,7 @@ class Job:
     last_sequence: int = 0
     attempt: int = 0
     target: str = ""
+    usage: Usage = field(default_factory=Usage)
 
 
 # Watch stream items that are not logged.

@@ -8,6 +8,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from limner.assets.fetch import UrlFetcher
 from limner.domain.assets import AssetSource, Provenance
 from limner.domain.images import (
     MAX_IMAGE_COUNT,
@@ -18,7 +19,7 @@ from limner.domain.images import (
     ImageOptions,
     ProviderImageRequest,
 )
-from limner.domain.jobs import ImageOutput, Job, JobKind, JobResult, JobStage, JobWarning
+from limner.domain.jobs import ImageOutput, Job, JobKind, JobResult, JobStage, JobWarning, Usage
 from limner.domain.models import Feature, ModelSpec
 from limner.errors import (
     FieldViolation,
@@ -68,11 +69,13 @@ class ImageFeature:
         runner: JobRunner,
         assets: AssetLibrary,
         providers: dict[str, Provider],
+        fetcher: UrlFetcher,
     ) -> None:
         self.catalog = catalog
         self.runner = runner
         self.assets = assets
         self.providers = providers
+        self.fetcher = fetcher
         runner.register(JobKind.IMAGE_GENERATION, self._run)
         runner.register(JobKind.IMAGE_EDIT, self._run)
 
@@ -253,18 +256,14 @@ class ImageFeature:
         )
         sink = JobProgressSink(context, self.assets, provenance)
         results = await _generate_with_retries(images, request, sink, context)
+        contents = await self._download(context, model, results)
         await context.progress(JobStage.STORING, message=f"storing {len(results)} image(s)")
         outputs = []
-        for index, image in enumerate(results):
-            if not image.data:
-                raise InternalError(
-                    "the provider returned an image URL; downloading results is not "
-                    "supported by this adapter yet"
-                )
+        for index, (image, data) in enumerate(zip(results, contents, strict=True)):
             seed = image.seed if spec["seed_supported"] else None
             asset, _ = await self.assets.store(
                 workspace_id,
-                image.data,
+                data,
                 Provenance(**{**asdict(provenance), "seed": seed}),
                 field=f"result[{index}]",
             )
@@ -279,6 +278,29 @@ class ImageFeature:
                 )
             )
         return JobResult(images=tuple(outputs))
+
+    async def _download(
+        self, context: JobContext, model: ModelSpec, results: list[GeneratedImage]
+    ) -> list[bytes]:
+        """Bytes for every result, fetching hosted URLs (with the SSRF and size guards)
+        before anything is stored, so a failed download stores nothing."""
+        provider = self.providers[model.provider]
+        urls = [image for image in results if not image.data]
+        if urls:
+            await context.progress(
+                JobStage.DOWNLOADING, message=f"downloading {len(urls)} image(s)"
+            )
+        contents = []
+        for image in results:
+            if image.data:
+                contents.append(image.data)
+            elif image.url:
+                contents.append(
+                    await self.fetcher.fetch(image.url, extra_trusted=provider.trusted_hosts)
+                )
+            else:
+                raise InternalError("the provider adapter returned an empty image")
+        return contents
 
 
 class JobProgressSink:
@@ -316,6 +338,12 @@ class JobProgressSink:
 
     async def warn(self, code: str, message: str, field: str = "") -> None:
         await self.context.warn(code, message, field)
+
+    async def usage(self, usage: Usage) -> None:
+        await self.context.usage(usage)
+
+    async def retrying(self, message: str) -> None:
+        await self.context.warn("PROVIDER_RETRY", message)
 
 
 def generator(providers: dict[str, Provider], model: ModelSpec) -> ImageGenerator:

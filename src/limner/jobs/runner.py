@@ -32,6 +32,8 @@ from limner.domain.jobs import (
     Progress,
     ProgressEvent,
     TextDeltaEvent,
+    Usage,
+    UsageEvent,
     WarningEvent,
 )
 from limner.errors import (
@@ -129,6 +131,10 @@ class JobContext:
 
     async def warn(self, code: str, message: str, field: str = "") -> None:
         await self._runner._append(self.job, [WarningEvent(JobWarning(code, message, field))])
+
+    async def usage(self, usage: Usage) -> None:
+        """Records what one provider call used (summed into ``Job.usage``)."""
+        await self._runner._append(self.job, [UsageEvent(usage)])
 
 
 class JobRunner:

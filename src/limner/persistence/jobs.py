@@ -17,6 +17,8 @@ from limner.domain.codec import (
     progress_to_json,
     result_from_json,
     result_to_json,
+    usage_from_json,
+    usage_to_json,
     warning_from_json,
     warning_to_json,
 )
@@ -29,6 +31,7 @@ from limner.domain.jobs import (
     JobKind,
     JobState,
     ProgressEvent,
+    UsageEvent,
     WarningEvent,
 )
 from limner.errors import ErrorPayload
@@ -124,6 +127,7 @@ class SqlJobStore:
         rows: list[dict[str, Any]] = []
         values: dict[str, Any] = {}
         new_warnings: list[dict[str, Any]] = []
+        added_usage = None
         time = None
         for offset, body in enumerate(events):
             time = datetime.now(UTC)
@@ -139,6 +143,8 @@ class SqlJobStore:
                     values["error"] = error.to_json()
                 case WarningEvent(warning) if record_warnings:
                     new_warnings.append(warning_to_json(warning))
+                case UsageEvent(usage):
+                    added_usage = usage if added_usage is None else added_usage + usage
             rows.append(
                 {"sequence": sequence, "time_us": to_us(time), "kind": kind, "payload": payload}
             )
@@ -155,13 +161,18 @@ class SqlJobStore:
             values["attempt"] = changes.attempt
         async with self.db.write() as session:
             workspace_id = None
-            if new_warnings:
+            if new_warnings or added_usage is not None:
                 current = (
                     await session.execute(
-                        select(_JOB.c.warnings, _JOB.c.workspace_id).where(_JOB.c.id == job_id)
+                        select(_JOB.c.warnings, _JOB.c.usage, _JOB.c.workspace_id).where(
+                            _JOB.c.id == job_id
+                        )
                     )
                 ).one()
-                values["warnings"] = [*current.warnings, *new_warnings]
+                if new_warnings:
+                    values["warnings"] = [*current.warnings, *new_warnings]
+                if added_usage is not None:
+                    values["usage"] = usage_to_json(usage_from_json(current.usage) + added_usage)
                 workspace_id = current.workspace_id
             if workspace_id is None:
                 workspace_id = (
@@ -267,6 +278,7 @@ def _job_values(job: Job, *, last_sequence: int) -> dict[str, Any]:
         "result": None,
         "error": None,
         "warnings": [warning_to_json(w) for w in job.warnings],
+        "usage": None,
         "last_sequence": last_sequence,
         "attempt": job.attempt,
         "create_time_us": to_us(job.create_time),
@@ -297,4 +309,5 @@ def _job_from_row(row: Any) -> Job:
         last_sequence=row.last_sequence,
         attempt=row.attempt,
         target=row.target,
+        usage=usage_from_json(row.usage),
     )

@@ -36,6 +36,7 @@ class JobRow(SQLModel, table=True):
     warnings: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    usage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     last_sequence: int = Field(default=0, sa_type=BigInteger)
     attempt: int = 0
     create_time_us: int = Field(sa_type=BigInteger)

@@ -4,6 +4,9 @@ settings) to the factory that builds it; each adapter lives in its own module.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
 
 from limner.domain.models import Modality, ModelOrigin, ModelProfile, ModelSpec
 from limner.providers.base import (
@@ -14,20 +17,58 @@ from limner.providers.base import (
     WriterMessage,
     WriterRequest,
 )
+from limner.providers.http import ProviderHttp, RetryPolicy, normalise_base_url
 from limner.providers.offline import OfflineImageGenerator, OfflineSettings, OfflineWriter
 from limner.settings import ProviderSettings, Settings
 
-ProviderFactory = Callable[[str, ProviderSettings, Settings], Provider]
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a factory gets: the provider's settings section and the shared HTTP client."""
+
+    id: str
+    section: ProviderSettings
+    settings: Settings
+    client: httpx.AsyncClient
+
+    def http(
+        self,
+        *,
+        default_base_url: str,
+        known_suffixes: tuple[str, ...] = (),
+        auth_headers: dict[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> ProviderHttp:
+        """A ``ProviderHttp`` for this provider: the configured base URL (normalised) or
+        the documented default, auth headers, then the operator's extra headers on top."""
+        base = normalise_base_url(self.section.base_url or default_base_url, known_suffixes)
+        return ProviderHttp(
+            provider_id=self.id,
+            client=self.client,
+            base_url=base,
+            headers={**(auth_headers or {}), **self.section.extra_headers},
+            timeout_s=self.section.timeout_s,
+            retry=RetryPolicy(max_retries=self.section.max_retries),
+            auth=auth,
+        )
+
+    def api_key(self) -> str:
+        key = self.section.api_key
+        return key.get_secret_value() if key is not None else ""
+
+
+ProviderFactory = Callable[[ProviderContext], Provider]
 
 OFFLINE_PROVIDER = "offline"
 
 
-def _offline(provider_id: str, _section: ProviderSettings, settings: Settings) -> Provider:
+def _offline(context: ProviderContext) -> Provider:
+    settings = context.settings
     options = OfflineSettings(
         steps=settings.offline.steps, step_delay_s=settings.offline.step_delay_s
     )
     return Provider(
-        id=provider_id,
+        id=context.id,
         kind="offline",
         images=OfflineImageGenerator(options),
         writer=OfflineWriter(options),
@@ -76,6 +117,7 @@ __all__ = [
     "ImageGenerator",
     "ProgressSink",
     "Provider",
+    "ProviderContext",
     "ProviderFactory",
     "TextWriter",
     "WriterMessage",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from limner.domain.images import GeneratedImage, ProviderImageRequest, SourceImage
+from limner.domain.jobs import Usage
 
 
 class ProgressSink(Protocol):
@@ -27,6 +28,14 @@ class ProgressSink(Protocol):
     async def preview(self, image: bytes, step: int) -> None: ...
 
     async def warn(self, code: str, message: str, field: str = "") -> None: ...
+
+    async def usage(self, usage: Usage) -> None:
+        """Records tokens/cost one provider call reported."""
+        ...
+
+    async def retrying(self, message: str) -> None:
+        """Tells the job a call is being retried (pass as ``on_retry``)."""
+        ...
 
 
 class ImageGenerator(Protocol):
@@ -58,12 +67,39 @@ class WriterRequest:
 
 
 OnDelta = Callable[[str], Awaitable[None]]
+OnRetry = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriterOutput:
+    text: str
+    usage: Usage | None = None
+    # Images a chat model returned with its text (OpenRouter ``message.images``, Gemini
+    # inline data), parsed by the same code the image adapters use.
+    images: tuple[GeneratedImage, ...] = ()
 
 
 class TextWriter(Protocol):
-    async def write(self, request: WriterRequest, on_delta: OnDelta) -> str:
-        """Streams the model's text through ``on_delta`` and returns the whole text."""
+    async def write(
+        self, request: WriterRequest, on_delta: OnDelta, *, on_retry: OnRetry | None = None
+    ) -> WriterOutput:
+        """Streams the model's text through ``on_delta`` as it arrives and returns the
+        whole output. Cancellation of the calling task interrupts the call."""
         ...
+
+
+class ModelLister(Protocol):
+    async def list_models(self) -> list[DiscoveredModel]:
+        """The provider's model listing, with the modalities it declares."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoveredModel:
+    provider_model_id: str
+    display_name: str
+    input_modalities: frozenset[str]
+    output_modalities: frozenset[str]
 
 
 @dataclass
@@ -74,7 +110,10 @@ class Provider:
     kind: str
     images: ImageGenerator | None = None
     writer: TextWriter | None = None
+    lister: ModelLister | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Hosts result URLs may point at even when private (the provider's own host).
+    trusted_hosts: frozenset[str] = frozenset()
 
     async def aclose(self) -> None:
         for close in self.closers:

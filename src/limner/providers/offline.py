@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from limner.domain.images import GeneratedImage, ProviderImageRequest
-from limner.providers.base import OnDelta, ProgressSink, WriterRequest
+from limner.providers.base import OnDelta, OnRetry, ProgressSink, WriterOutput, WriterRequest
 from limner.providers.offline_render import edit_image, render_image
 
 
@@ -76,7 +76,9 @@ class OfflineWriter:
     def __init__(self, settings: OfflineSettings) -> None:
         self.settings = settings
 
-    async def write(self, request: WriterRequest, on_delta: OnDelta) -> str:
+    async def write(
+        self, request: WriterRequest, on_delta: OnDelta, *, on_retry: OnRetry | None = None
+    ) -> WriterOutput:
         last = request.messages[-1] if request.messages else None
         images = sum(len(message.images) for message in request.messages)
         body = " ".join((last.text if last else "").split())[:400]
@@ -86,4 +88,4 @@ class OfflineWriter:
             await on_delta(word if index == 0 else " " + word)
             if self.settings.step_delay_s:
                 await asyncio.sleep(self.settings.step_delay_s / 4)
-        return text
+        return WriterOutput(text=text)

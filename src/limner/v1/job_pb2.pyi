@@ -68,7 +68,7 @@ JOB_STAGE_DOWNLOADING: JobStage
 JOB_STAGE_STORING: JobStage
 
 class Job(_message.Message):
-    __slots__ = ("name", "kind", "state", "progress", "model", "prompt", "create_time", "update_time", "start_time", "end_time", "result", "error", "warnings", "last_sequence", "attempt", "target")
+    __slots__ = ("name", "kind", "state", "progress", "model", "prompt", "create_time", "update_time", "start_time", "end_time", "result", "error", "warnings", "last_sequence", "attempt", "target", "usage")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class Job(_message.Message):
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: JobKind
     state: JobState
@@ -101,10 +102,25 @@ class Job(_message.Message):
     last_sequence: int
     attempt: int
     target: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., model: _Optional[str] = ..., prompt: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ..., last_sequence: _Optional[int] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ...) -> None: ...
+    usage: JobUsage
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., model: _Optional[str] = ..., prompt: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ..., last_sequence: _Optional[int] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ..., usage: _Optional[_Union[JobUsage, _Mapping]] = ...) -> None: ...
+
+class JobUsage(_message.Message):
+    __slots__ = ("input_tokens", "output_tokens", "total_tokens", "cost_usd", "provider_calls")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_CALLS_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: float
+    provider_calls: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., provider_calls: _Optional[int] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job", "sequence", "time", "snapshot", "progress", "preview", "text_delta", "approval_required", "warning", "completed", "failed", "cancelled", "heartbeat")
+    __slots__ = ("job", "sequence", "time", "snapshot", "progress", "preview", "text_delta", "approval_required", "warning", "completed", "failed", "cancelled", "heartbeat", "usage")
     JOB_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +134,7 @@ class JobEvent(_message.Message):
     FAILED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     job: str
     sequence: int
     time: _timestamp_pb2.Timestamp
@@ -131,7 +148,8 @@ class JobEvent(_message.Message):
     failed: _status_pb2.Status
     cancelled: JobCancelled
     heartbeat: JobHeartbeat
-    def __init__(self, job: _Optional[str] = ..., sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot: _Optional[_Union[Job, _Mapping]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., preview: _Optional[_Union[JobPreview, _Mapping]] = ..., text_delta: _Optional[_Union[JobTextDelta, _Mapping]] = ..., approval_required: _Optional[_Union[JobApprovalRequired, _Mapping]] = ..., warning: _Optional[_Union[JobWarning, _Mapping]] = ..., completed: _Optional[_Union[JobResult, _Mapping]] = ..., failed: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., cancelled: _Optional[_Union[JobCancelled, _Mapping]] = ..., heartbeat: _Optional[_Union[JobHeartbeat, _Mapping]] = ...) -> None: ...
+    usage: JobUsage
+    def __init__(self, job: _Optional[str] = ..., sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot: _Optional[_Union[Job, _Mapping]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., preview: _Optional[_Union[JobPreview, _Mapping]] = ..., text_delta: _Optional[_Union[JobTextDelta, _Mapping]] = ..., approval_required: _Optional[_Union[JobApprovalRequired, _Mapping]] = ..., warning: _Optional[_Union[JobWarning, _Mapping]] = ..., completed: _Optional[_Union[JobResult, _Mapping]] = ..., failed: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., cancelled: _Optional[_Union[JobCancelled, _Mapping]] = ..., heartbeat: _Optional[_Union[JobHeartbeat, _Mapping]] = ..., usage: _Optional[_Union[JobUsage, _Mapping]] = ...) -> None: ...
 
 class JobProgress(_message.Message):
     __slots__ = ("stage", "fraction", "step", "total_steps", "eta", "message", "queue_position")

@@ -1,0 +1,121 @@
+"""Downloading images providers return as hosted URLs, with guards.
+
+Only http(s); the host must resolve to public addresses unless it is one the operator
+configured (a provider's own base URL may be on loopback or a LAN, e.g. AUTOMATIC1111);
+redirects are followed by hand so every hop is checked; size and time are capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from limner.errors import InvalidArgument, LimnerError, Unavailable
+
+MAX_REDIRECTS = 3
+
+
+class DownloadRefused(LimnerError):
+    """The URL is not one Limner will fetch (scheme, private address, too large)."""
+
+    reason = "DOWNLOAD_REFUSED"
+
+
+class UrlFetcher:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        max_bytes: int,
+        timeout_s: float = 30.0,
+        trusted_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        self.client = client
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.trusted_hosts = trusted_hosts
+
+    async def fetch(self, url: str, *, extra_trusted: frozenset[str] = frozenset()) -> bytes:
+        trusted = self.trusted_hosts | extra_trusted
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                for _ in range(MAX_REDIRECTS + 1):
+                    await self._check(url, trusted)
+                    async with self.client.stream(
+                        "GET", url, follow_redirects=False, timeout=self.timeout_s
+                    ) as response:
+                        if response.is_redirect and "location" in response.headers:
+                            url = urljoin(url, response.headers["location"])
+                            continue
+                        if not response.is_success:
+                            raise Unavailable(
+                                f"downloading the provider's image failed: HTTP "
+                                f"{response.status_code} from {urlsplit(url).hostname}",
+                                reason="DOWNLOAD_FAILED",
+                                metadata={"status": str(response.status_code)},
+                            )
+                        declared = int(response.headers.get("content-length") or 0)
+                        if declared > self.max_bytes:
+                            raise self._too_large(declared)
+                        chunks: list[bytes] = []
+                        size = 0
+                        async for chunk in response.aiter_bytes():
+                            size += len(chunk)
+                            if size > self.max_bytes:
+                                raise self._too_large(size)
+                            chunks.append(chunk)
+                        return b"".join(chunks)
+                raise DownloadRefused(f"more than {MAX_REDIRECTS} redirects while downloading")
+        except TimeoutError:
+            raise Unavailable(
+                f"downloading the provider's image took longer than {self.timeout_s:g} s",
+                reason="DOWNLOAD_FAILED",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise Unavailable(
+                f"downloading the provider's image failed ({type(exc).__name__})",
+                reason="DOWNLOAD_FAILED",
+            ) from None
+
+    def _too_large(self, size: int) -> DownloadRefused:
+        return DownloadRefused(
+            f"the provider's image is larger than the {self.max_bytes} byte limit ({size} bytes)",
+            metadata={"limit": str(self.max_bytes)},
+        )
+
+    async def _check(self, url: str, trusted: frozenset[str]) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DownloadRefused(f"only http(s) image URLs are downloaded, not {parts.scheme!r}")
+        host = parts.hostname.lower()
+        if host in trusted:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host,
+                parts.port or (443 if parts.scheme == "https" else 80),
+                type=socket.SOCK_STREAM,
+            )
+        except OSError:
+            raise Unavailable(
+                f"the image host {host} does not resolve", reason="DOWNLOAD_FAILED"
+            ) from None
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0])
+            if not address.is_global:
+                raise DownloadRefused(
+                    f"refusing to download from {host}: it resolves to a non-public address "
+                    f"({address}); configure the provider on that host to allow it",
+                    metadata={"host": host},
+                )
+
+
+def host_of(url: str) -> str:
+    host = urlsplit(url).hostname
+    if not host:
+        raise InvalidArgument.field("base_url", f"{url!r} has no host")
+    return host.lower()
