@@ -22,7 +22,7 @@ from limner.api.servicers import (
     SceneServicer,
 )
 from limner.assets import BlobStore
-from limner.assets.fetch import UrlFetcher
+from limner.assets.fetch import UrlFetcher, host_of
 from limner.domain.models import (
     Modality,
     ModelOrigin,
@@ -122,6 +122,9 @@ class App:
             if provider is None and factory is not None:
                 provider = factory(ProviderContext(provider_id, section, settings, http))
             if provider is not None:
+                if section.base_url:
+                    # Results may be hosted on the provider's own (possibly private) host.
+                    provider.trusted_hosts |= {host_of(section.base_url)}
                 self.providers[provider_id] = provider
             else:
                 log.warning(

@@ -3,6 +3,7 @@ settings) to the factory that builds it; each adapter lives in its own module.""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -75,7 +76,29 @@ def _offline(context: ProviderContext) -> Provider:
     )
 
 
-PROVIDER_KINDS: dict[str, ProviderFactory] = {"offline": _offline}
+def _adapter(module: str) -> ProviderFactory:
+    """Imports an adapter module on first use; each defines ``create(context)``."""
+
+    def create(context: ProviderContext) -> Provider:
+        factory: ProviderFactory = importlib.import_module(f"limner.providers.{module}").create
+        return factory(context)
+
+    return create
+
+
+# Adapter name (a provider's ``kind`` in settings) -> factory. One module per adapter.
+PROVIDER_KINDS: dict[str, ProviderFactory] = {
+    "offline": _offline,
+    "automatic1111": _adapter("automatic1111"),
+    "openai": _adapter("openai"),
+    "openrouter": _adapter("openrouter"),
+    "gemini": _adapter("gemini"),
+    "stability": _adapter("stability"),
+    "xai": _adapter("xai"),
+    "nanogpt": _adapter("nanogpt"),
+    # Any OpenAI-compatible chat endpoint (a local server, Groq, ...) as a writer.
+    "openai-compatible": _adapter("openai_chat"),
+}
 
 _OFFLINE_PROFILE = ModelProfile(
     max_reference_images=4,
