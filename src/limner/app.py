@@ -196,7 +196,7 @@ class App:
             ),
             scenes=SceneServicer(),
             design_references=DesignReferenceServicer(),
-            models=ModelServicer(ModelAdmin(catalog, ledger)),
+            models=ModelServicer(ModelAdmin(catalog, ledger, self.providers)),
             jobs=JobServicer(jobs),
         )
         self.server = GrpcServer(settings, servicers)

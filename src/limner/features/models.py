@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -15,7 +16,9 @@ from limner.domain.models import (
     ModelSpec,
     ProviderInfo,
 )
-from limner.errors import InvalidArgument, NotFound
+from limner.domain.models import ModelOrigin, ModelProfile
+from limner.errors import FailedPrecondition, InvalidArgument, NotFound
+from limner.providers import Provider
 from limner.features.uploads import RequestLedger
 from limner.registry import ModelCatalog
 from limner.registry.catalog import MODEL_ID, parse_model_name
@@ -39,9 +42,12 @@ SETTINGS_MUTABLE_FIELDS = {
 
 
 class ModelAdmin:
-    def __init__(self, catalog: ModelCatalog, ledger: RequestLedger) -> None:
+    def __init__(
+        self, catalog: ModelCatalog, ledger: RequestLedger, providers: dict[str, Provider]
+    ) -> None:
         self.catalog = catalog
         self.ledger = ledger
+        self.adapters = providers
 
     def providers(self) -> list[ProviderInfo]:
         return [self.catalog.providers[key] for key in sorted(self.catalog.providers)]
@@ -110,6 +116,48 @@ class ModelAdmin:
         await self.catalog.get(workspace_id, model_id)
         await self.catalog.delete(workspace_id, model_id)
 
+    async def discover(
+        self, workspace_id: str, provider_name: str, *, image_output_only: bool
+    ) -> list[ModelSpec]:
+        """Imports the provider's model listing with the modalities it declares. Models
+        imported earlier are refreshed; models created by hand are left alone."""
+        provider_id = provider_name.removeprefix("providers/")
+        provider = self.adapters.get(provider_id)
+        if provider is None:
+            raise NotFound(
+                f"providers/{provider_id} is not configured",
+                reason="PROVIDER_NOT_FOUND",
+                metadata={"provider": f"providers/{provider_id}"},
+            )
+        if provider.lister is None:
+            raise FailedPrecondition(
+                f"providers/{provider_id} ({provider.kind}) has no model listing; add its "
+                "models with CreateModel or in the configuration file",
+                reason="DISCOVERY_UNSUPPORTED",
+                metadata={"provider": f"providers/{provider_id}", "kind": provider.kind},
+            )
+        found = await provider.lister.list_models()
+        imported = []
+        for item in found:
+            outputs = frozenset(Modality(m) for m in item.output_modalities if m in _MODALITIES)
+            inputs = frozenset(Modality(m) for m in item.input_modalities if m in _MODALITIES)
+            if not outputs or not inputs:
+                continue
+            if image_output_only and Modality.IMAGE not in outputs:
+                continue
+            model = ModelSpec(
+                id=discovered_id(provider_id, item.provider_model_id),
+                provider=provider_id,
+                provider_model_id=item.provider_model_id,
+                display_name=item.display_name,
+                input_modalities=inputs,
+                output_modalities=outputs,
+                profile=ModelProfile(max_reference_images=4 if Modality.IMAGE in inputs else 0),
+                origin=ModelOrigin.DISCOVERED,
+            )
+            imported.append(await self.catalog.upsert_discovered(workspace_id, model))
+        return imported
+
     async def check(self, workspace_id: str, feature: Feature, model: str) -> FeatureCheck:
         return await self.catalog.check(workspace_id, feature, model)
 
@@ -129,6 +177,20 @@ class ModelAdmin:
         current = await self.catalog.image_settings(workspace_id)
         updated = replace(current, **{path: changes[path] for path in paths})
         return await self.catalog.update_image_settings(workspace_id, updated, paths)
+
+
+_MODALITIES = {m.value for m in Modality}
+
+
+def discovered_id(provider_id: str, provider_model_id: str) -> str:
+    """A stable model id for an imported model: ``<provider>-<slug>``, at most 63 chars."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{provider_id}-{provider_model_id}".lower()).strip("-")
+    if not slug or not slug[0].isalpha():
+        slug = f"m-{slug}"
+    if len(slug) > 63:
+        digest = hashlib.sha256(provider_model_id.encode()).hexdigest()[:8]
+        slug = f"{slug[:54].rstrip('-')}-{digest}"
+    return slug
 
 
 def _validate_model(model: ModelSpec) -> None:

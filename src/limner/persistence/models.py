@@ -54,7 +54,7 @@ class SqlModelRepository:
 
     async def create(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
         now = datetime.now(UTC)
-        model = model.with_changes(create_time=now, update_time=now)
+        model = model.with_changes(create_time=model.create_time or now, update_time=now)
         try:
             async with self.db.write() as session:
                 await session.execute(insert(_MODEL).values(**_model_values(workspace_id, model)))

@@ -99,6 +99,19 @@ class ModelCatalog:
         self._check_provider(model.provider)
         return await self._repository.create(workspace_id, replace(model, origin=ModelOrigin.API))
 
+    async def upsert_discovered(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
+        """Stores or refreshes an imported model (never one made by hand or config)."""
+        if model.id in self._fixed:
+            return self._fixed[model.id]
+        existing = await self._repository.get(workspace_id, model.id)
+        if existing is None:
+            return await self._repository.create(workspace_id, model)
+        if existing.origin is not ModelOrigin.DISCOVERED:
+            return existing
+        return await self._repository.update(
+            workspace_id, replace(model, create_time=existing.create_time)
+        )
+
     async def update(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
         self._refuse_fixed(model.id)
         self._check_provider(model.provider)

@@ -107,7 +107,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     async def DiscoverModels(
         self, request: pb.DiscoverModelsRequest, context: Any
     ) -> pb.DiscoverModelsResponse:
-        raise Unimplemented.feature("DiscoverModels", "model discovery from provider listings")
+        models = await self.models.discover(
+            current_workspace(), request.provider, image_output_only=request.image_output_only
+        )
+        return pb.DiscoverModelsResponse(models=[convert.model_pb(m) for m in models])
 
     async def CheckFeature(
         self, request: pb.CheckFeatureRequest, context: Any
