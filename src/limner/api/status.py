@@ -68,4 +68,6 @@ def to_status_proto(error: ErrorPayload) -> status_pb2.Status:
 async def abort(context: grpc.aio.ServicerContext[object, object], error: LimnerError) -> None:
     """Ends the RPC with ``error`` as a rich status (raises ``grpc.aio.AbortError``)."""
     status = rpc_status.to_status(to_status_proto(error.payload()))
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    # abort() replaces the trailers, so keep those set earlier (x-request-id).
+    earlier = tuple(context.trailing_metadata() or ())
+    await context.abort(status.code, status.details, earlier + tuple(status.trailing_metadata))
