@@ -13,13 +13,14 @@ from limner.domain.models import (
     FeatureCheck,
     ImageSettings,
     Modality,
+    ModelOrigin,
+    ModelProfile,
     ModelSpec,
     ProviderInfo,
 )
-from limner.domain.models import ModelOrigin, ModelProfile
 from limner.errors import FailedPrecondition, InvalidArgument, NotFound
-from limner.providers import Provider
 from limner.features.uploads import RequestLedger
+from limner.providers import Provider
 from limner.registry import ModelCatalog
 from limner.registry.catalog import MODEL_ID, parse_model_name
 from limner.registry.features import FEATURE_RULES

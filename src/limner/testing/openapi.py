@@ -37,7 +37,7 @@ def load_spec(name: str) -> dict[str, Any]:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open() as handle:
-        data: dict[str, Any] = yaml.load(handle, Loader=loader)  # noqa: S506 (safe loader)
+        data: dict[str, Any] = yaml.load(handle, Loader=loader)
     return data
 
 

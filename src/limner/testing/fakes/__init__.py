@@ -6,6 +6,6 @@ instead of an image, content filtered, a result URL that 404s, connection reset,
 oversized image). Tests drive Limner's adapters against them over real HTTP.
 """
 
-from limner.testing.fakes.base import Fault, FakeProvider, RecordedRequest, fake_png
+from limner.testing.fakes.base import FakeProvider, Fault, RecordedRequest, fake_png
 
 __all__ = ["FakeProvider", "Fault", "RecordedRequest", "fake_png"]
