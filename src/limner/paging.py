@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from limner.errors import InvalidPageToken
+from limner.errors import InvalidArgument, InvalidPageToken
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -20,7 +20,7 @@ MAX_PAGE_SIZE = 500
 
 def page_size(requested: int) -> int:
     if requested < 0:
-        raise InvalidPageToken.field("page_size", "must not be negative")
+        raise InvalidArgument.field("page_size", "must not be negative")
     if requested == 0:
         return DEFAULT_PAGE_SIZE
     return min(requested, MAX_PAGE_SIZE)
@@ -36,8 +36,11 @@ def encode(position: list[Any], query: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
-def decode(token: str, query: dict[str, Any]) -> list[Any] | None:
-    """The position stored in ``token``; ``None`` for the first page."""
+def decode(
+    token: str, query: dict[str, Any], shape: tuple[type, ...]
+) -> list[Any] | None:
+    """The position stored in ``token`` (checked against ``shape``, e.g. ``(int, str)``);
+    ``None`` for the first page."""
     if not token:
         return None
     try:
@@ -46,6 +49,12 @@ def decode(token: str, query: dict[str, Any]) -> list[Any] | None:
         position = body["p"]
         if body.get("v") != 1 or not isinstance(position, list):
             raise ValueError("unknown token version")
+        if len(position) != len(shape) or not all(
+            type(value) is kind for value, kind in zip(position, shape, strict=True)
+        ):
+            raise ValueError("malformed position")
+        if any(isinstance(value, int) and value < 0 for value in position):
+            raise ValueError("negative position")
         stored = body["q"]
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidPageToken.field("page_token", "is not a token this server issued") from exc

@@ -14,7 +14,7 @@ def page(
     items: Sequence[T], *, page_size: int, page_token: str, query: dict[str, Any]
 ) -> tuple[list[T], str]:
     size = pagination.page_size(page_size)
-    position = pagination.decode(page_token, query)
+    position = pagination.decode(page_token, query, (int,))
     start = int(position[0]) if position else 0
     chunk = list(items[start : start + size])
     token = pagination.encode([start + size], query) if start + size < len(items) else ""

@@ -123,6 +123,8 @@ class ModelAdmin:
         """Imports the provider's model listing with the modalities it declares. Models
         imported earlier are refreshed; models created by hand are left alone."""
         provider_id = provider_name.removeprefix("providers/")
+        if not provider_id or "/" in provider_id:
+            raise InvalidArgument.field("provider", "is required: providers/{provider}")
         provider = self.adapters.get(provider_id)
         if provider is None:
             raise NotFound(

@@ -51,7 +51,7 @@ class SqlAssetRepository:
     ) -> tuple[list[Asset], str]:
         size = pagination.page_size(page_size)
         query = {"list": "assets", "source": source.value if source else ""}
-        position = pagination.decode(page_token, query)
+        position = pagination.decode(page_token, query, (int, str))
         statement = select(_ASSET).where(_ASSET.c.workspace_id == workspace_id)
         if source is not None:
             statement = statement.where(_ASSET.c.source == source.value)

@@ -204,7 +204,7 @@ class SqlJobStore:
             "states": sorted(s.value for s in states),
             "kinds": sorted(k.value for k in kinds),
         }
-        position = pagination.decode(page_token, query)
+        position = pagination.decode(page_token, query, (int, str))
         statement = select(_JOB).where(_JOB.c.workspace_id == workspace_id)
         if states:
             statement = statement.where(_JOB.c.state.in_([s.value for s in states]))

@@ -17,7 +17,9 @@ from limner.domain.models import (
     ProviderInfo,
 )
 from limner.errors import (
+    AlreadyExists,
     CapabilityMissing,
+    FailedPrecondition,
     InvalidArgument,
     ModelNotConfigured,
     NotFound,
@@ -91,8 +93,9 @@ class ModelCatalog:
 
     async def create(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
         if model.id in self._fixed:
-            raise ReadOnlyResource(
-                f"models/{model.id} is built in or configured and cannot be replaced",
+            raise AlreadyExists(
+                f"models/{model.id} already exists ({self._fixed[model.id].origin.value}); "
+                "pick another model_id",
                 reason="MODEL_ALREADY_EXISTS",
                 metadata={"model": f"models/{model.id}"},
             )
@@ -156,17 +159,28 @@ class ModelCatalog:
 
     # -- feature resolution ------------------------------------------------------------
 
+    def usable(self, model: ModelSpec) -> bool:
+        """Whether this server has a working adapter for the model's provider."""
+        provider = self.providers.get(model.provider)
+        return provider is not None and provider.available
+
+    def _missing(self, rule: FeatureRule, model: ModelSpec) -> list[str]:
+        missing = rule.missing(model)
+        if not self.usable(model):
+            missing.append("an available provider")
+        return missing
+
     async def check(
         self, workspace_id: str, feature: Feature, model_name: str = ""
     ) -> FeatureCheck:
         """Which model would serve ``feature``, or why none can (never raises for that)."""
         rule = FEATURE_RULES[feature]
         models = await self.all_models(workspace_id)
-        qualifying = tuple(f"models/{m.id}" for m in models if not rule.missing(m))
+        qualifying = tuple(f"models/{m.id}" for m in models if not self._missing(rule, m))
         chosen = model_name or rule.chosen(await self._settings.get(workspace_id))
         if chosen:
             model = await self.get(workspace_id, parse_model_name(chosen))
-            missing = rule.missing(model)
+            missing = self._missing(rule, model)
             if missing:
                 return FeatureCheck(
                     feature,
@@ -180,7 +194,7 @@ class ModelCatalog:
             return FeatureCheck(
                 feature, True, f"models/{model.id}", (), "; ".join(caveats), qualifying, caveats
             )
-        first = next((m for m in models if not rule.missing(m)), None)
+        first = next((m for m in models if not self._missing(rule, m)), None)
         if first is None:
             return FeatureCheck(
                 feature,
@@ -210,7 +224,7 @@ class ModelCatalog:
                 model = await self.get(workspace_id, chosen)
             else:
                 models = await self.all_models(workspace_id)
-                found = next((m for m in models if not rule.missing(m)), None)
+                found = next((m for m in models if not self._missing(rule, m)), None)
                 if found is None:
                     raise ModelNotConfigured(
                         _not_configured_message(rule),
@@ -229,6 +243,18 @@ class ModelCatalog:
             raise self._capability_error(
                 workspace_id, rule, model, missing, await self.all_models(workspace_id)
             )
+        if not self.usable(model):
+            provider = self.providers.get(model.provider)
+            kind = provider.kind if provider else "unknown"
+            raise FailedPrecondition(
+                f"models/{model.id} is served by providers/{model.provider}, which has no "
+                f"adapter in this server (kind {kind!r}); configure a supported provider kind",
+                reason="PROVIDER_UNAVAILABLE",
+                metadata={
+                    "model": f"models/{model.id}",
+                    "provider": f"providers/{model.provider}",
+                },
+            )
         return model, rule.caveats(model)
 
     def _capability_error(
@@ -239,7 +265,7 @@ class ModelCatalog:
         missing: list[str],
         models: list[ModelSpec],
     ) -> CapabilityMissing:
-        qualifying = [f"models/{m.id}" for m in models if not rule.missing(m)]
+        qualifying = [f"models/{m.id}" for m in models if not self._missing(rule, m)]
         return CapabilityMissing(
             _lacks_message(rule, model, missing),
             metadata={
@@ -258,11 +284,15 @@ class ModelCatalog:
 
     def _refuse_fixed(self, model_id: str) -> None:
         if model_id in self._fixed:
-            origin = self._fixed[model_id].origin.value
+            origin = self._fixed[model_id].origin
+            remedy = (
+                "change the server's configuration file instead"
+                if origin is ModelOrigin.CONFIG
+                else "built-in models cannot be changed; create your own model instead"
+            )
             raise ReadOnlyResource(
-                f"models/{model_id} is {origin}-defined and read-only; change the server's "
-                "configuration file instead",
-                metadata={"model": f"models/{model_id}", "origin": origin},
+                f"models/{model_id} is {origin.value} and read-only; {remedy}",
+                metadata={"model": f"models/{model_id}", "origin": origin.value},
             )
 
     def _check_provider(self, provider_id: str) -> None:
