@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from limner.errors import InvalidArgument, LimnerError, Unavailable
+from limner.errors import Code, InvalidArgument, LimnerError, Unavailable
 
 MAX_REDIRECTS = 3
 
@@ -22,6 +22,7 @@ MAX_REDIRECTS = 3
 class DownloadRefused(LimnerError):
     """The URL is not one Limner will fetch (scheme, private address, too large)."""
 
+    code = Code.FAILED_PRECONDITION
     reason = "DOWNLOAD_REFUSED"
 
 

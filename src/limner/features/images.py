@@ -28,6 +28,7 @@ from limner.errors import (
     LimnerError,
     NoImageReturned,
     ReferenceLimit,
+    Unavailable,
 )
 from limner.features.assets import AssetLibrary, parse_asset_name
 from limner.jobs import JobContext, JobRunner, NewJob
@@ -261,12 +262,20 @@ class ImageFeature:
         outputs = []
         for index, (image, data) in enumerate(zip(results, contents, strict=True)):
             seed = image.seed if spec["seed_supported"] else None
-            asset, _ = await self.assets.store(
-                workspace_id,
-                data,
-                Provenance(**{**asdict(provenance), "seed": seed}),
-                field=f"result[{index}]",
-            )
+            try:
+                asset, _ = await self.assets.store(
+                    workspace_id,
+                    data,
+                    Provenance(**{**asdict(provenance), "seed": seed}),
+                    field=f"result[{index}]",
+                )
+            except InvalidArgument as rejected:
+                # The provider's answer, not the client's request, is at fault.
+                raise Unavailable(
+                    f"providers/{model.provider} returned an unusable image: {rejected.message}",
+                    reason="PROVIDER_BAD_RESPONSE",
+                    metadata={"provider": model.provider, **rejected.metadata},
+                ) from None
             outputs.append(
                 ImageOutput(
                     asset=f"assets/{asset.sha256}",

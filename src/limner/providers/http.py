@@ -219,6 +219,7 @@ class ProviderHttp:
                 response = await self.client.send(request, stream=True, auth=self.auth)
             except httpx.HTTPError as exc:
                 error = transport_error(self.provider_id, exc)
+                hinted: float | None = None
             else:
                 if response.is_success:
                     try:
@@ -229,11 +230,13 @@ class ProviderHttp:
                 await response.aread()
                 await response.aclose()
                 error = error_for_status(self.provider_id, response)
+                # Only a real Retry-After header overrides the jittered backoff.
+                hinted = retry_after_seconds(response)
                 if response.status_code not in RETRYABLE_STATUS:
                     raise error
             if attempt > self.retry.max_retries:
                 raise error
-            delay = self.retry.delay(attempt, error.retry_after_s if error.retryable else None)
+            delay = self.retry.delay(attempt, hinted)
             if on_retry is not None:
                 await on_retry(
                     f"{error.message}; retrying in {delay:.1f} s "
