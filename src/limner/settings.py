@@ -80,6 +80,8 @@ class ProviderSettings(BaseModel):
     timeout_s: float = 120.0
     max_retries: int = 3
     max_concurrent_jobs: int = 4
+    # How often to poll providers that report progress by polling (AUTOMATIC1111).
+    progress_poll_s: float = 0.25
 
 
 class ModelProfileSettings(BaseModel):

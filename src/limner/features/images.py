@@ -198,13 +198,19 @@ class ImageFeature:
             "seed": seed,
             "seed_supported": profile.supports_seed,
             "image_count": image_count,
-            "aspect_ratio": options.aspect_ratio,
-            "negative_prompt": options.negative_prompt,
-            "steps": options.steps,
-            "guidance_scale": options.guidance_scale,
-            "sampler": options.sampler,
+            # Fields the profile says the model ignores were warned about above and are not
+            # passed on, so adapters only see what the model honours.
+            "aspect_ratio": options.aspect_ratio if profile.supports_aspect_ratio else "",
+            "negative_prompt": (
+                options.negative_prompt if profile.supports_negative_prompt else ""
+            ),
+            "steps": options.steps if profile.supports_sampling_parameters else None,
+            "guidance_scale": (
+                options.guidance_scale if profile.supports_sampling_parameters else None
+            ),
+            "sampler": options.sampler if profile.supports_sampling_parameters else "",
             "source_asset": command.source_asset,
-            "mask_asset": command.mask_asset,
+            "mask_asset": command.mask_asset if profile.supports_mask else "",
             "strength": command.strength,
             "reference_assets": list(command.reference_assets),
         }
