@@ -8,13 +8,14 @@ edit request is parsed are all hooks (``XaiFake`` and ``NanoGptFake`` override t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from limner.testing.fakes.base import Fault, FakeProvider, RecordedRequest, _Armed
+from limner.testing.fakes.base import FakeProvider, Fault, RecordedRequest, _Armed
 
 
 class OpenAIFake(FakeProvider):
@@ -44,6 +45,9 @@ class OpenAIFake(FakeProvider):
         self.chat_images = chat_images
         # Pause between streamed partial images (lets previews be throttled in tests).
         self.partial_delay_s = partial_delay_s
+        # Answer chat requests with one JSON completion even when asked to stream (some
+        # compatible servers do).
+        self.ignore_stream = False
         self.models: list[dict[str, Any]] = [
             {"id": "gpt-image-1", "object": "model", "created": 0, "owned_by": "openai"},
             {"id": "dall-e-3", "object": "model", "created": 0, "owned_by": "openai"},
@@ -75,7 +79,7 @@ class OpenAIFake(FakeProvider):
         """OpenAI: DALL·E answers with URLs unless asked for b64; GPT image always b64."""
         model = str(fields.get("model", "dall-e-2"))
         if model.startswith("dall-e"):
-            return fields.get("response_format", "url") == "url"
+            return str(fields.get("response_format", "url")) == "url"
         return False
 
     def image_count(self, fields: dict[str, Any]) -> int:
@@ -128,11 +132,27 @@ class OpenAIFake(FakeProvider):
         self, status: int, message: str, headers: dict[str, str] | None = None
     ) -> web.Response:
         return web.json_response(
-            {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                       "code": None}},
+            {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
             status=status,
             headers=headers,
         )
+
+    def unsupported(self, fields: dict[str, Any]) -> str:
+        """A field the real API refuses for this request (answered with 400), or ``""``."""
+        if not str(fields.get("model", "dall-e-2")).startswith("dall-e"):
+            for name in ("response_format", "style"):
+                if name in fields:
+                    return name
+        elif self.streams(fields):
+            return "stream"
+        return ""
 
     def streams(self, fields: dict[str, Any]) -> bool:
         return str(fields.get("stream", "")).lower() == "true"
@@ -153,6 +173,9 @@ class OpenAIFake(FakeProvider):
             return self.content_filtered(fields)
         if armed is not None and armed.fault is Fault.TEXT_INSTEAD_OF_IMAGE:
             return web.json_response(self.text_instead(fields))
+        refused = self.unsupported(fields)
+        if refused:
+            return self.error(400, f"Unknown parameter: '{refused}'.")
         count = self.image_count(fields)
         if self.streams(fields):
             return await self._stream_images(request, fields, armed)
@@ -171,8 +194,6 @@ class OpenAIFake(FakeProvider):
     ) -> web.StreamResponse:
         """GPT image streaming: ``partial_images`` partial events, then one completed
         event (``image_edit.*`` for edits)."""
-        import asyncio
-
         kind = "image_edit" if request.path == self.edits_path else "image_generation"
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -191,7 +212,7 @@ class OpenAIFake(FakeProvider):
                 "partial_image_index": index,
                 **common,
             }
-            await self._sse(response, event["type"], event)
+            await self._sse(response, f"{kind}.partial_image", event)
             if self.partial_delay_s:
                 await asyncio.sleep(self.partial_delay_s)
         completed = {
@@ -200,7 +221,7 @@ class OpenAIFake(FakeProvider):
             "usage": self.usage_block(fields, 1),
             **common,
         }
-        await self._sse(response, completed["type"], completed)
+        await self._sse(response, f"{kind}.completed", completed)
         await response.write_eof()
         return response
 
@@ -219,30 +240,45 @@ class OpenAIFake(FakeProvider):
         if armed is not None and armed.fault is Fault.CONNECTION_RESET:
             return await self.reset_connection(request)
         generic = self.generic_fault_response(armed)
-        if generic is not None and not (body.get("stream") and armed.fault is Fault.MALFORMED_JSON):
+        # A streamed answer breaks inside the stream instead (see below).
+        malformed_stream = bool(body.get("stream")) and _is(armed, Fault.MALFORMED_JSON)
+        if generic is not None and not malformed_stream:
             return generic
         filtered = armed is not None and armed.fault is Fault.CONTENT_FILTERED
         text = "" if filtered else self.chat_reply
         images = [] if filtered else self.chat_image_items()
-        usage = {"prompt_tokens": 42, "completion_tokens": len(text.split()),
-                 "total_tokens": 42 + len(text.split())}
+        usage = {
+            "prompt_tokens": 42,
+            "completion_tokens": len(text.split()),
+            "total_tokens": 42 + len(text.split()),
+        }
         finish = "content_filter" if filtered else "stop"
-        base = {"id": "chatcmpl-fake", "created": int(time.time()),
-                "model": str(body.get("model", ""))}
-        if not body.get("stream"):
+        base = {
+            "id": "chatcmpl-fake",
+            "created": int(time.time()),
+            "model": str(body.get("model", "")),
+        }
+        if not body.get("stream") or self.ignore_stream:
             message: dict[str, Any] = {"role": "assistant", "content": text}
             if images:
                 message["images"] = images
             return web.json_response(
-                {**base, "object": "chat.completion", "usage": usage,
-                 "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                }
             )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
 
         async def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> None:
-            data = {**base, "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+            data = {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }
             await response.write(f"data: {json.dumps(data)}\n\n".encode())
 
         await chunk({"role": "assistant", "content": ""})
@@ -277,6 +313,10 @@ class OpenAIFake(FakeProvider):
         if generic is not None:
             return generic
         return web.json_response({"object": "list", "data": self.models})
+
+
+def _is(armed: _Armed | None, fault: Fault) -> bool:
+    return armed is not None and armed.fault is fault
 
 
 __all__ = ["OpenAIFake"]
