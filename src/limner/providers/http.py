@@ -114,21 +114,37 @@ def error_message(response: httpx.Response) -> str:
     return scrub(str(message if message is not None else body))
 
 
+def error_code(response: httpx.Response) -> str:
+    """The vendor's machine-readable error code (OpenAI ``error.code``, xAI ``code``)."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    code = error.get("code") if isinstance(error, dict) else body.get("code")
+    if code is None and isinstance(body.get("name"), str):
+        code = body["name"]  # Stability: {"name": "content_moderation", ...}
+    return code if isinstance(code, str) else ""
+
+
 def error_for_status(provider_id: str, response: httpx.Response) -> LimnerError:
     status = response.status_code
     message = error_message(response)
+    flagged = f"{message} {error_code(response)}".lower()
     metadata = {"provider": provider_id, "providerStatus": str(status)}
     text = f"providers/{provider_id} answered HTTP {status}: {message}"
     if status in (429, 529):
         return ResourceExhausted(
             text, metadata=metadata, retry_after_s=retry_after_seconds(response) or 1.0
         )
-    if status in (401, 403) and "moderation" not in message.lower():
+    if status in (401, 403) and "moderation" not in flagged:
         return ProviderAuthFailed(
             f"{text} (check the API key configured for providers/{provider_id})",
             metadata=metadata,
         )
-    if status == 403 or "content_policy" in message.lower() or "moderation" in message.lower():
+    if status == 403 or "content_policy" in flagged or "moderation" in flagged:
         return ContentFiltered(text, metadata=metadata)
     if status == 402:
         return ProviderRejected(
