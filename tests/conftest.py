@@ -27,7 +27,7 @@ POSTGRES_URL = os.environ.get("LIMNER_TEST_POSTGRES_URL", "")
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database per test: a SQLite file, or a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'limner.db'}"
+        yield f"sqlite:///{tmp_path / 'limner.db'}"
         return
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured: set LIMNER_TEST_POSTGRES_URL (make test does)")

@@ -36,9 +36,7 @@ def encode(position: list[Any], query: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
-def decode(
-    token: str, query: dict[str, Any], shape: tuple[type, ...]
-) -> list[Any] | None:
+def decode(token: str, query: dict[str, Any], shape: tuple[type, ...]) -> list[Any] | None:
     """The position stored in ``token`` (checked against ``shape``, e.g. ``(int, str)``);
     ``None`` for the first page."""
     if not token:

@@ -48,6 +48,8 @@ class JobSettings(BaseModel):
     max_attempts: int = 3
     default_provider_concurrency: int = 4
     preview_interval_s: float = 0.5
+    # Queue positions are published at most this often per waiting job.
+    queue_report_interval_s: float = 0.25
 
 
 class AssetSettings(BaseModel):
@@ -159,7 +161,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'limner.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'limner.db').resolve()}"
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:

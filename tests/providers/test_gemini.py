@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from google.rpc import code_pb2
 from PIL import Image
 
-from google.rpc import code_pb2
 from limner.domain.images import ProviderImageRequest, SourceImage
 from limner.domain.jobs import Usage
 from limner.errors import ContentFiltered, ProviderAuthFailed

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 
 from limner import paging as pagination
 from limner.domain.assets import Asset, AssetSource, Provenance
@@ -22,28 +25,30 @@ class SqlAssetRepository:
     async def add(self, asset: Asset, workspace_id: str) -> tuple[Asset, bool]:
         """Stores the asset's row unless the workspace has it already (then returns that one
         and ``False``). Safe under concurrent adds of the same bytes."""
-        async with self.db.write() as session:
-            existing = (
-                await session.execute(
-                    select(_ASSET).where(
-                        _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == asset.sha256
-                    )
+        values = _values(asset, workspace_id)
+
+        def add(connection: Connection) -> Any:
+            # Insert first: the common case (new bytes) costs one statement, and a
+            # concurrent add of the same bytes cannot fail on the primary key.
+            inserted = connection.execute(_insert_ignoring_duplicates(connection, values))
+            if inserted.rowcount:
+                return None
+            return connection.execute(
+                select(_ASSET).where(
+                    _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == asset.sha256
                 )
-            ).one_or_none()
-            if existing is not None:
-                return _from_row(existing), False
-            await session.execute(insert(_ASSET).values(**_values(asset, workspace_id)))
+            ).one()
+
+        existing = await self.db.run(add, write=True)
+        if existing is not None:
+            return _from_row(existing), False
         return asset, True
 
     async def get(self, workspace_id: str, sha256: str) -> Asset | None:
-        async with self.db.session() as session:
-            row = (
-                await session.execute(
-                    select(_ASSET).where(
-                        _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
-                    )
-                )
-            ).one_or_none()
+        statement = select(_ASSET).where(
+            _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
+        )
+        row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         return None if row is None else _from_row(row)
 
     async def list_assets(
@@ -66,8 +71,7 @@ class SqlAssetRepository:
         statement = statement.order_by(
             _ASSET.c.create_time_us.desc(), _ASSET.c.sha256.desc()
         ).limit(size + 1)
-        async with self.db.session() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.db.run(lambda c: c.execute(statement).all())
         token = ""
         if len(rows) > size:
             last = rows[size - 1]
@@ -77,18 +81,25 @@ class SqlAssetRepository:
     async def delete(self, workspace_id: str, sha256: str) -> tuple[bool, int]:
         """Deletes the workspace's row; returns whether it existed and how many workspaces
         still reference the bytes."""
-        async with self.db.write() as session:
-            result = await session.execute(
+
+        def remove(connection: Connection) -> tuple[bool, int]:
+            result = connection.execute(
                 delete(_ASSET).where(
                     _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
                 )
             )
-            remaining = (
-                await session.execute(
-                    select(func.count()).select_from(_ASSET).where(_ASSET.c.sha256 == sha256)
-                )
+            remaining = connection.execute(
+                select(func.count()).select_from(_ASSET).where(_ASSET.c.sha256 == sha256)
             ).scalar_one()
-        return bool(result.rowcount), int(remaining)  # type: ignore[attr-defined]
+            return bool(result.rowcount), int(remaining)
+
+        return await self.db.run(remove, write=True)
+
+
+def _insert_ignoring_duplicates(connection: Connection, values: dict[str, Any]) -> Any:
+    if connection.dialect.name == "postgresql":
+        return postgresql_insert(_ASSET).values(**values).on_conflict_do_nothing()
+    return sqlite_insert(_ASSET).values(**values).on_conflict_do_nothing()
 
 
 def _values(asset: Asset, workspace_id: str) -> dict[str, Any]:

@@ -1,77 +1,196 @@
-"""The async engine, sessions, and start-up migrations."""
+"""The database: engines, one call per transaction, and start-up migrations.
+
+Repositories write each transaction as a plain function over a SQLAlchemy Core
+``Connection`` and hand it to ``Database.run``. That keeps the event loop free and cheap:
+
+- SQLite runs the function on a dedicated thread (one writer thread, a few reader threads),
+  so a whole transaction costs one thread hop instead of one per statement, commit and
+  fetch. SQLite allows one writer at a time anyway, so the writer thread commits every
+  write waiting for it together (group commit); if one of them fails, the batch is rolled
+  back and each write is run again alone, so only the failing one fails.
+- PostgreSQL runs it on the asyncpg-backed async engine through ``run_sync``, which needs
+  no thread at all.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
 
 
 def sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
+    return f"sqlite:///{path}"
 
 
 class Database:
-    """One engine per process. SQLite gets WAL and a busy timeout so readers never block the
-    single writer; PostgreSQL gets a connection pool sized for the job runner."""
+    """One per process. ``url`` is a SQLAlchemy URL: ``sqlite:///path`` (the async
+    ``sqlite+aiosqlite`` spelling is accepted too) or ``postgresql+asyncpg://...``."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {"echo": echo}
+        self._sync: Engine | None = None
+        self._async: AsyncEngine | None = None
         if self.is_sqlite:
-            options["connect_args"] = {"timeout": 30}
+            self._sync = create_engine(
+                "sqlite://" + url.split("://", 1)[1],
+                echo=echo,
+                connect_args={"timeout": 30, "check_same_thread": False},
+            )
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+            # pysqlite's own transaction handling breaks SAVEPOINT: let SQLAlchemy emit
+            # BEGIN itself (the documented recipe).
+            event.listen(self._sync, "begin", _sqlite_begin)
+            self._writer = _GroupCommitWriter(self._sync)
+            self._readers = ThreadPoolExecutor(4, thread_name_prefix="limner-db-read")
         else:
-            options["pool_size"] = pool_size
-            options["max_overflow"] = pool_size
-            options["pool_pre_ping"] = True
-        self.engine: AsyncEngine = create_async_engine(url, **options)
-        if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._sessions = async_sessionmaker(
-            self.engine, class_=AsyncSession, expire_on_commit=False
-        )
-        # SQLite allows one writer at a time; serialising writes in-process avoids
-        # "database is locked" retries under load (readers still run concurrently).
-        self.write_lock = asyncio.Lock() if self.is_sqlite else None
+            self._async = create_async_engine(
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                # No pre-ping: it costs a round trip per checkout. Recycle instead.
+                pool_recycle=1800,
+            )
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session:
-            yield session
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session for one write transaction, committed on success."""
-        if self.write_lock is None:
-            async with self._sessions() as session, session.begin():
-                yield session
-            return
-        async with self.write_lock, self._sessions() as session, session.begin():
-            yield session
+    async def run(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
+        """Runs ``work`` in one transaction (committed when ``write``) and returns its
+        result. ``work`` must not touch the event loop: it runs on another thread for
+        SQLite."""
+        if self._sync is not None:
+            if write:
+                return await self._writer.submit(work)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._readers, _in_transaction, self._sync, work, False
+            )
+        assert self._async is not None
+        if write:
+            async with self._async.begin() as connection:
+                return await connection.run_sync(work)
+        async with self._async.connect() as connection:
+            return await connection.run_sync(work)
 
     async def migrate(self) -> None:
         """Brings the schema to the newest Alembic revision (runs at every start)."""
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_upgrade)
+        await self.run(_upgrade, write=True)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._sync is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+            self._readers.shutdown(wait=False)
+            self._sync.dispose()
+        if self._async is not None:
+            await self._async.dispose()
+
+
+class _GroupCommitWriter:
+    """One thread that runs every SQLite write. Works that queue up while a commit is in
+    flight are run together in the next transaction."""
+
+    MAX_BATCH = 256
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.queue: queue.SimpleQueue[_Work[Any] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="limner-db-write", daemon=True)
+        self.thread.start()
+
+    def submit(self, work: Callable[[Connection], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self.queue.put(_Work(work, future, loop))
+        return future
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stopping:
+                return
+
+    def _commit(self, batch: list[_Work[Any]]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.engine.begin() as connection:
+                outcomes = [(True, item.work(connection)) for item in batch]
+        except BaseException as error:
+            if len(batch) == 1:
+                outcomes = [(False, error)]
+            else:
+                # Something in the batch failed and the whole batch rolled back: run each
+                # write alone so only the failing one fails (rare; costs one commit each).
+                outcomes = [self._alone(item) for item in batch]
+        for item, (ok, value) in zip(batch, outcomes, strict=True):
+            item.loop.call_soon_threadsafe(_settle, item.future, ok, value)
+
+    def _alone(self, item: _Work[Any]) -> tuple[bool, Any]:
+        try:
+            with self.engine.begin() as connection:
+                return True, item.work(connection)
+        except BaseException as error:
+            return False, error
+
+
+class _Work(Generic[T]):
+    __slots__ = ("future", "loop", "work")
+
+    def __init__(
+        self,
+        work: Callable[[Connection], T],
+        future: asyncio.Future[T],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.work = work
+        self.future = future
+        self.loop = loop
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return  # the caller went away; the write itself has happened (or not)
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _in_transaction(engine: Engine, work: Callable[[Connection], T], write: bool) -> T:
+    if write:
+        with engine.begin() as connection:
+            return work(connection)
+    with engine.connect() as connection:
+        return work(connection)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -85,7 +204,12 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from limner import paging as pagination
@@ -22,20 +26,9 @@ from limner.domain.codec import (
     warning_from_json,
     warning_to_json,
 )
-from limner.domain.jobs import (
-    CompletedEvent,
-    EventBody,
-    FailedEvent,
-    Job,
-    JobEvent,
-    JobKind,
-    JobState,
-    ProgressEvent,
-    UsageEvent,
-    WarningEvent,
-)
+from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
 from limner.errors import ErrorPayload
-from limner.jobs.store import JobChanges, JobPage
+from limner.jobs.store import JobPage
 from limner.persistence.database import Database
 from limner.persistence.requests import find_request, remember_request
 from limner.persistence.tables import JobEventRow, JobRow
@@ -51,6 +44,8 @@ class SqlJobStore:
 
     def __init__(self, database: Database) -> None:
         self.db = database
+        self._queue: asyncio.Queue[_PendingSave] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
 
     async def create_job(
         self, job: Job, first_event: EventBody, *, request_id: str, request_hash: str
@@ -58,136 +53,117 @@ class SqlJobStore:
         method = f"job:{job.kind.value}"
         kind, payload = event_to_json(first_event)
         now_us = to_us(job.create_time)
-        try:
-            async with self.db.write() as session:
-                if request_id:
-                    existing = await find_request(
-                        session,
-                        workspace_id=job.workspace_id,
-                        request_id=request_id,
-                        method=method,
-                        request_hash=request_hash,
-                    )
-                    if existing is not None:
-                        previous = await self._load(session, job.workspace_id, existing[5:])
-                        if previous is not None:
-                            return previous, False
-                await session.execute(insert(_JOB).values(**_job_values(job, last_sequence=1)))
-                await session.execute(
-                    insert(_EVENT).values(
-                        job_id=job.id,
-                        sequence=1,
-                        workspace_id=job.workspace_id,
-                        time_us=now_us,
-                        kind=kind,
-                        payload=payload,
-                    )
-                )
-                if request_id:
-                    remember_request(
-                        session,
-                        workspace_id=job.workspace_id,
-                        request_id=request_id,
-                        method=method,
-                        request_hash=request_hash,
-                        resource_name=f"jobs/{job.id}",
-                        now_us=now_us,
-                    )
-        except IntegrityError:
-            if not request_id:
-                raise
-            # Another request with the same id won the race: answer with its job.
-            async with self.db.session() as session:
-                existing = await find_request(
-                    session,
+        values = _job_values(job, last_sequence=1)
+
+        def create(connection: Connection) -> Job | None:
+            if request_id:
+                existing = find_request(
+                    connection,
                     workspace_id=job.workspace_id,
                     request_id=request_id,
                     method=method,
                     request_hash=request_hash,
                 )
-                previous = (
-                    await self._load(session, job.workspace_id, existing[5:]) if existing else None
+                if existing is not None:
+                    return _load(connection, job.workspace_id, existing.removeprefix("jobs/"))
+            connection.execute(insert(_JOB).values(**values))
+            connection.execute(
+                insert(_EVENT).values(
+                    job_id=job.id,
+                    sequence=1,
+                    workspace_id=job.workspace_id,
+                    time_us=now_us,
+                    kind=kind,
+                    payload=payload,
                 )
+            )
+            if request_id:
+                remember_request(
+                    connection,
+                    workspace_id=job.workspace_id,
+                    request_id=request_id,
+                    method=method,
+                    request_hash=request_hash,
+                    resource_name=f"jobs/{job.id}",
+                    now_us=now_us,
+                )
+            return None
+
+        def earlier(connection: Connection) -> Job | None:
+            existing = find_request(
+                connection,
+                workspace_id=job.workspace_id,
+                request_id=request_id,
+                method=method,
+                request_hash=request_hash,
+            )
+            if existing is None:
+                return None
+            return _load(connection, job.workspace_id, existing.removeprefix("jobs/"))
+
+        try:
+            previous = await self.db.run(create, write=True)
+        except IntegrityError:
+            if not request_id:
+                raise
+            # Another request with the same id won the race: answer with its job.
+            previous = await self.db.run(earlier)
             if previous is None:
                 raise
+        if previous is not None:
             return previous, False
         job.last_sequence = 1
         return job, True
 
-    async def append_events(
-        self,
-        job_id: str,
-        first_sequence: int,
-        events: Sequence[EventBody],
-        changes: JobChanges,
-        *,
-        record_warnings: bool = True,
-    ) -> list[JobEvent]:
-        logged: list[JobEvent] = []
-        rows: list[dict[str, Any]] = []
-        values: dict[str, Any] = {}
-        new_warnings: list[dict[str, Any]] = []
-        added_usage = None
-        time = None
-        for offset, body in enumerate(events):
-            time = datetime.now(UTC)
-            sequence = first_sequence + offset
-            kind, payload = event_to_json(body)
-            logged.append(JobEvent(job_id, sequence, time, body))
-            match body:
-                case ProgressEvent(progress):
-                    values["progress"] = progress_to_json(progress)
-                case CompletedEvent(result):
-                    values["result"] = result_to_json(result)
-                case FailedEvent(error):
-                    values["error"] = error.to_json()
-                case WarningEvent(warning) if record_warnings:
-                    new_warnings.append(warning_to_json(warning))
-                case UsageEvent(usage):
-                    added_usage = usage if added_usage is None else added_usage + usage
-            rows.append(
-                {"sequence": sequence, "time_us": to_us(time), "kind": kind, "payload": payload}
-            )
-        assert time is not None, "append_events needs at least one event"
-        values["last_sequence"] = logged[-1].sequence
-        values["update_time_us"] = to_us(time)
-        if changes.state is not None:
-            values["state"] = changes.state.value
-        if changes.start_time is not None:
-            values["start_time_us"] = to_us(changes.start_time)
-        if changes.end_time is not None:
-            values["end_time_us"] = to_us(changes.end_time)
-        if changes.attempt is not None:
-            values["attempt"] = changes.attempt
-        async with self.db.write() as session:
-            workspace_id = None
-            if new_warnings or added_usage is not None:
-                current = (
-                    await session.execute(
-                        select(_JOB.c.warnings, _JOB.c.usage, _JOB.c.workspace_id).where(
-                            _JOB.c.id == job_id
-                        )
-                    )
-                ).one()
-                if new_warnings:
-                    values["warnings"] = [*current.warnings, *new_warnings]
-                if added_usage is not None:
-                    values["usage"] = usage_to_json(usage_from_json(current.usage) + added_usage)
-                workspace_id = current.workspace_id
-            if workspace_id is None:
-                workspace_id = (
-                    await session.execute(select(_JOB.c.workspace_id).where(_JOB.c.id == job_id))
-                ).scalar_one()
-            await session.execute(
-                insert(_EVENT),
-                [{"job_id": job_id, "workspace_id": workspace_id, **row} for row in rows],
-            )
-            await session.execute(update(_JOB).where(_JOB.c.id == job_id).values(**values))
-        return logged
+    async def save(self, job: Job, events: Sequence[JobEvent]) -> None:
+        loop = asyncio.get_running_loop()
+        pending = _PendingSave(
+            job_id=job.id,
+            job_values=_row_values(job),
+            event_rows=[_event_row(job.workspace_id, event) for event in events],
+            done=loop.create_future(),
+        )
+        self._queue.put_nowait(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches(), name="job-store-writer")
+        await pending.done
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        await self._queue.join()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+
+    async def _write_batches(self) -> None:
+        """Group commit: every save waiting when a commit starts goes into it, so 32
+        concurrent jobs cost one transaction per round instead of one per event."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                rows = [row for pending in batch for row in pending.event_rows]
+                latest = {pending.job_id: pending.job_values for pending in batch}
+                await self.db.run(
+                    functools.partial(_write_batch, rows=rows, latest=latest), write=True
+                )
+            except Exception as error:
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_exception(error)
+            else:
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_result(None)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     async def get_job(self, workspace_id: str, job_id: str) -> Job | None:
-        async with self.db.session() as session:
-            return await self._load(session, workspace_id, job_id)
+        return await self.db.run(lambda c: _load(c, workspace_id, job_id))
 
     async def list_jobs(
         self,
@@ -221,8 +197,7 @@ class SqlJobStore:
         statement = statement.order_by(_JOB.c.create_time_us.desc(), _JOB.c.id.desc()).limit(
             size + 1
         )
-        async with self.db.session() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.db.run(lambda c: c.execute(statement).all())
         jobs = [_job_from_row(row) for row in rows[:size]]
         token = ""
         if len(rows) > size:
@@ -237,8 +212,7 @@ class SqlJobStore:
             .order_by(_EVENT.c.sequence)
             .limit(limit)
         )
-        async with self.db.session() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.db.run(lambda c: c.execute(statement).all())
         return [
             JobEvent(
                 job_id, row.sequence, from_us(row.time_us), event_from_json(row.kind, row.payload)
@@ -250,17 +224,23 @@ class SqlJobStore:
         statement = (
             select(_JOB).where(_JOB.c.state.in_(NON_TERMINAL)).order_by(_JOB.c.create_time_us)
         )
-        async with self.db.session() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.db.run(lambda c: c.execute(statement).all())
         return [_job_from_row(row) for row in rows]
 
-    async def _load(self, session: Any, workspace_id: str, job_id: str) -> Job | None:
-        row = (
-            await session.execute(
-                select(_JOB).where(_JOB.c.id == job_id, _JOB.c.workspace_id == workspace_id)
-            )
-        ).one_or_none()
-        return None if row is None else _job_from_row(row)
+
+def _load(connection: Connection, workspace_id: str, job_id: str) -> Job | None:
+    row = connection.execute(
+        select(_JOB).where(_JOB.c.id == job_id, _JOB.c.workspace_id == workspace_id)
+    ).one_or_none()
+    return None if row is None else _job_from_row(row)
+
+
+def _write_batch(
+    connection: Connection, *, rows: list[dict[str, Any]], latest: dict[str, dict[str, Any]]
+) -> None:
+    if rows:
+        connection.execute(insert(_EVENT), rows)
+    connection.execute(_UPDATE_JOB, list(latest.values()))
 
 
 def _job_values(job: Job, *, last_sequence: int) -> dict[str, Any]:
@@ -275,10 +255,10 @@ def _job_values(job: Job, *, last_sequence: int) -> dict[str, Any]:
         "target": job.target,
         "spec": job.spec,
         "progress": progress_to_json(job.progress),
-        "result": None,
-        "error": None,
+        "result": result_to_json(job.result) if job.result is not None else None,
+        "error": job.error.to_json() if job.error is not None else None,
         "warnings": [warning_to_json(w) for w in job.warnings],
-        "usage": None,
+        "usage": usage_to_json(job.usage),
         "last_sequence": last_sequence,
         "attempt": job.attempt,
         "create_time_us": to_us(job.create_time),
@@ -311,3 +291,50 @@ def _job_from_row(row: Any) -> Job:
         target=row.target,
         usage=usage_from_json(row.usage),
     )
+
+
+@dataclass
+class _PendingSave:
+    job_id: str
+    job_values: dict[str, Any]
+    event_rows: list[dict[str, Any]]
+    done: asyncio.Future[None]
+
+
+_MAX_BATCH = 256
+_ROW_COLUMNS = (
+    "state",
+    "progress",
+    "result",
+    "error",
+    "warnings",
+    "usage",
+    "last_sequence",
+    "attempt",
+    "update_time_us",
+    "start_time_us",
+    "end_time_us",
+)
+# One executemany UPDATE for every job in a batch (bind names must differ from columns).
+_UPDATE_JOB = (
+    update(_JOB)
+    .where(_JOB.c.id == bindparam("b_id"))
+    .values({column: bindparam(f"b_{column}") for column in _ROW_COLUMNS})
+)
+
+
+def _row_values(job: Job) -> dict[str, Any]:
+    values = _job_values(job, last_sequence=job.last_sequence)
+    return {"b_id": job.id, **{f"b_{column}": values[column] for column in _ROW_COLUMNS}}
+
+
+def _event_row(workspace_id: str, event: JobEvent) -> dict[str, Any]:
+    kind, payload = event_to_json(event.body)
+    return {
+        "job_id": event.job_id,
+        "sequence": event.sequence,
+        "workspace_id": workspace_id,
+        "time_us": to_us(event.time),
+        "kind": kind,
+        "payload": payload,
+    }

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from limner.domain.models import (
@@ -31,33 +32,25 @@ class SqlModelRepository:
         self.db = database
 
     async def list_models(self, workspace_id: str) -> list[ModelSpec]:
-        async with self.db.session() as session:
-            rows = (
-                await session.execute(
-                    select(_MODEL)
-                    .where(_MODEL.c.workspace_id == workspace_id)
-                    .order_by(_MODEL.c.model_id)
-                )
-            ).all()
+        statement = (
+            select(_MODEL).where(_MODEL.c.workspace_id == workspace_id).order_by(_MODEL.c.model_id)
+        )
+        rows = await self.db.run(lambda c: c.execute(statement).all())
         return [_model_from_row(row) for row in rows]
 
     async def get(self, workspace_id: str, model_id: str) -> ModelSpec | None:
-        async with self.db.session() as session:
-            row = (
-                await session.execute(
-                    select(_MODEL).where(
-                        _MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model_id
-                    )
-                )
-            ).one_or_none()
+        statement = select(_MODEL).where(
+            _MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model_id
+        )
+        row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         return None if row is None else _model_from_row(row)
 
     async def create(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
         now = datetime.now(UTC)
         model = model.with_changes(create_time=model.create_time or now, update_time=now)
+        statement = insert(_MODEL).values(**_model_values(workspace_id, model))
         try:
-            async with self.db.write() as session:
-                await session.execute(insert(_MODEL).values(**_model_values(workspace_id, model)))
+            await self.db.run(lambda c: c.execute(statement), write=True)
         except IntegrityError as exc:
             raise AlreadyExists(
                 f"models/{model.id} already exists; pick another model_id or update it",
@@ -70,22 +63,20 @@ class SqlModelRepository:
         model = model.with_changes(update_time=datetime.now(UTC))
         values = _model_values(workspace_id, model)
         del values["create_time_us"]
-        async with self.db.write() as session:
-            await session.execute(
-                update(_MODEL)
-                .where(_MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model.id)
-                .values(**values)
-            )
+        statement = (
+            update(_MODEL)
+            .where(_MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model.id)
+            .values(**values)
+        )
+        await self.db.run(lambda c: c.execute(statement), write=True)
         return model
 
     async def delete(self, workspace_id: str, model_id: str) -> bool:
-        async with self.db.write() as session:
-            result = await session.execute(
-                delete(_MODEL).where(
-                    _MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model_id
-                )
-            )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        statement = delete(_MODEL).where(
+            _MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model_id
+        )
+        result = await self.db.run(lambda c: c.execute(statement), write=True)
+        return bool(result.rowcount)
 
 
 class SqlImageSettingsRepository:
@@ -93,12 +84,8 @@ class SqlImageSettingsRepository:
         self.db = database
 
     async def get(self, workspace_id: str) -> ImageSettings:
-        async with self.db.session() as session:
-            row = (
-                await session.execute(
-                    select(_SETTINGS).where(_SETTINGS.c.workspace_id == workspace_id)
-                )
-            ).one_or_none()
+        statement = select(_SETTINGS).where(_SETTINGS.c.workspace_id == workspace_id)
+        row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         if row is None:
             return ImageSettings()
         return ImageSettings(
@@ -122,12 +109,15 @@ class SqlImageSettingsRepository:
             "context_window_size": settings.context_window_size,
             "update_time_us": to_us(now),
         }
-        async with self.db.write() as session:
-            result = await session.execute(
+
+        def put(connection: Connection) -> None:
+            result = connection.execute(
                 update(_SETTINGS).where(_SETTINGS.c.workspace_id == workspace_id).values(**values)
             )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                await session.execute(insert(_SETTINGS).values(workspace_id=workspace_id, **values))
+            if not result.rowcount:
+                connection.execute(insert(_SETTINGS).values(workspace_id=workspace_id, **values))
+
+        await self.db.run(put, write=True)
         return ImageSettings(**{**asdict(settings), "update_time": now})
 
 

@@ -4,31 +4,30 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from limner.errors import RequestIdConflict
 from limner.persistence.database import Database
 from limner.persistence.tables import RequestIdRow
 from limner.persistence.timeutil import to_us
 
+_REQUEST = RequestIdRow.__table__  # type: ignore[attr-defined]
 
-async def find_request(
-    session: AsyncSession, *, workspace_id: str, request_id: str, method: str, request_hash: str
+
+def find_request(
+    connection: Connection, *, workspace_id: str, request_id: str, method: str, request_hash: str
 ) -> str | None:
     """The resource an earlier request with this id created, or ``None``.
 
     Raises ``RequestIdConflict`` when the id was used for a different request.
     """
-    row = (
-        await session.execute(
-            select(RequestIdRow).where(
-                RequestIdRow.workspace_id == workspace_id,  # type: ignore[arg-type]
-                RequestIdRow.request_id == request_id,  # type: ignore[arg-type]
-            )
+    row = connection.execute(
+        select(_REQUEST).where(
+            _REQUEST.c.workspace_id == workspace_id, _REQUEST.c.request_id == request_id
         )
-    ).scalar_one_or_none()
+    ).one_or_none()
     if row is None:
         return None
     if row.method != method or row.request_hash != request_hash:
@@ -37,11 +36,11 @@ async def find_request(
             f"({row.method} creating {row.resource_name}); use a new request_id",
             metadata={"requestId": request_id, "resource": row.resource_name},
         )
-    return row.resource_name
+    return str(row.resource_name)
 
 
 def remember_request(
-    session: AsyncSession,
+    connection: Connection,
     *,
     workspace_id: str,
     request_id: str,
@@ -50,8 +49,8 @@ def remember_request(
     resource_name: str,
     now_us: int,
 ) -> None:
-    session.add(
-        RequestIdRow(
+    connection.execute(
+        insert(_REQUEST).values(
             workspace_id=workspace_id,
             request_id=request_id,
             method=method,
@@ -71,29 +70,32 @@ class SqlRequestLedger:
     async def lookup(
         self, workspace_id: str, request_id: str, method: str, request_hash: str
     ) -> str | None:
-        async with self.db.session() as session:
-            return await find_request(
-                session,
+        return await self.db.run(
+            lambda c: find_request(
+                c,
                 workspace_id=workspace_id,
                 request_id=request_id,
                 method=method,
                 request_hash=request_hash,
             )
+        )
 
     async def remember(
         self, workspace_id: str, request_id: str, method: str, request_hash: str, resource: str
     ) -> None:
         try:
-            async with self.db.write() as session:
-                remember_request(
-                    session,
+            await self.db.run(
+                lambda c: remember_request(
+                    c,
                     workspace_id=workspace_id,
                     request_id=request_id,
                     method=method,
                     request_hash=request_hash,
                     resource_name=resource,
                     now_us=to_us(datetime.now(UTC)),
-                )
+                ),
+                write=True,
+            )
         except IntegrityError:
             # A concurrent duplicate got there first; it must have been the same request.
             await self.lookup(workspace_id, request_id, method, request_hash)
