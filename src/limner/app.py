@@ -159,6 +159,7 @@ class App:
                 max_attempts=settings.jobs.max_attempts,
                 default_concurrency=settings.jobs.default_provider_concurrency,
                 preview_interval_s=settings.jobs.preview_interval_s,
+                queue_report_interval_s=settings.jobs.queue_report_interval_s,
                 provider_concurrency={
                     name: section.max_concurrent_jobs for name, section in sections.items()
                 },
@@ -218,6 +219,8 @@ class App:
         if self.server is not None:
             tasks.append(self.server.stop(grace))
         await asyncio.gather(*tasks)
+        if self.runner is not None:
+            await self.runner.store.close()
         for provider in self.providers.values():
             await provider.aclose()
         if self.http is not None:

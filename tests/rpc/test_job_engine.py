@@ -187,15 +187,18 @@ async def test_restart_fails_a_job_out_of_attempts(make_server, database_url):
 async def test_jobs_wait_in_order_with_queue_positions(make_server, database_url):
     gated = GatedImageGenerator()
     async with make_server(
-        database_url, providers=gated_provider(gated), jobs={"default_provider_concurrency": 1}
+        database_url,
+        providers=gated_provider(gated),
+        jobs={"default_provider_concurrency": 1, "queue_report_interval_s": 0},
     ) as server:
         first = server.images.GenerateImage(small("first"))
         await first_event(first)
         await gated.started.wait()
         second = server.images.GenerateImage(small("second"))
-        third = server.images.GenerateImage(small("third"))
         queued_second = await until(second, lambda e: e.progress.queue_position > 0)
+        third = server.images.GenerateImage(small("third"))
         queued_third = await until(third, lambda e: e.progress.queue_position > 0)
+        assert all(e.transient for e in queued_third if e.progress.queue_position)
         assert queued_second[-1].progress.queue_position == 1
         assert queued_third[-1].progress.queue_position == 2
         gated.gate.set()
@@ -274,3 +277,30 @@ async def test_many_concurrent_jobs_all_complete(make_server, database_url):
             assert kinds(events)[-1] == "completed"
             sequences = [e.sequence for e in logged(events)]
             assert sequences == list(range(1, len(sequences) + 1))
+
+
+async def test_queue_positions_are_throttled_but_the_latest_arrives(make_server, database_url):
+    gated = GatedImageGenerator()
+    async with make_server(
+        database_url,
+        providers=gated_provider(gated),
+        jobs={"default_provider_concurrency": 1, "queue_report_interval_s": 0.3},
+    ) as server:
+        first = server.images.GenerateImage(small("first"))
+        await first_event(first)
+        await gated.started.wait()
+        waiting = [server.images.GenerateImage(small(f"w{i}")) for i in range(3)]
+        for call in waiting:
+            await until(call, lambda e: e.progress.queue_position > 0)
+        last = waiting[-1]
+        # Two slots free within one interval: the last job moves 3 -> 2 -> 1 but is told
+        # only once more, and that report is the newest position.
+        gated.gate.clear()
+        gated.started.clear()
+        gated.gate.set()
+        seen = await until(last, lambda e: e.progress.stage == job_pb2.JOB_STAGE_PREPARING)
+        positions = [e.progress.queue_position for e in seen if e.progress.queue_position]
+        # Unthrottled it would be told [2, 1]; throttled, at most one newer position.
+        assert len(positions) <= 1 and all(p < 3 for p in positions), positions
+        for call in (first, *waiting):
+            assert kinds([r.event async for r in call])[-1] == "completed"

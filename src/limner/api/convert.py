@@ -223,6 +223,7 @@ def event_pb(item: WatchItem) -> job_pb2.JobEvent:
             sequence=item.sequence,
             time=timestamp(item.job.update_time),
             snapshot=job_pb(item.job),
+            transient=True,
         )
     if isinstance(item, Heartbeat):
         return job_pb2.JobEvent(
@@ -230,13 +231,17 @@ def event_pb(item: WatchItem) -> job_pb2.JobEvent:
             sequence=item.sequence,
             time=timestamp(datetime.now(UTC)),
             heartbeat=job_pb2.JobHeartbeat(state=JOB_STATES[item.state]),
+            transient=True,
         )
     return logged_event_pb(item)
 
 
 def logged_event_pb(event: JobEvent) -> job_pb2.JobEvent:
     message = job_pb2.JobEvent(
-        job=f"jobs/{event.job_id}", sequence=event.sequence, time=timestamp(event.time)
+        job=f"jobs/{event.job_id}",
+        sequence=event.sequence,
+        time=timestamp(event.time),
+        transient=event.ephemeral,
     )
     match event.body:
         case ProgressEvent(progress):

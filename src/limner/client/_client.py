@@ -96,7 +96,7 @@ async def watch_job(
             async for response in call:
                 event = response.event
                 kind = event.WhichOneof("event")
-                if kind not in ("snapshot", "heartbeat"):
+                if not event.transient:
                     if event.sequence <= last:
                         continue
                     last = event.sequence

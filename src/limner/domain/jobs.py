@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -171,6 +171,8 @@ class JobEvent:
     sequence: int
     time: datetime
     body: EventBody
+    # Not in the log (queue positions): ``sequence`` repeats the last logged one.
+    ephemeral: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -201,6 +203,24 @@ class Job:
     attempt: int = 0
     target: str = ""
     usage: Usage = field(default_factory=Usage)
+
+    def record(self, body: EventBody, *, keep_warning: bool = True) -> None:
+        """Folds a logged event into the job's current state."""
+        match body:
+            case ProgressEvent(progress):
+                self.progress = progress
+            case CompletedEvent(result):
+                self.result = result
+            case FailedEvent(error):
+                self.error = error
+            case WarningEvent(warning) if keep_warning:
+                self.warnings.append(warning)
+            case UsageEvent(usage):
+                self.usage = self.usage + usage
+
+    def copy(self) -> Job:
+        """A snapshot that later changes to this job do not affect."""
+        return replace(self, warnings=list(self.warnings))
 
 
 # Watch stream items that are not logged.

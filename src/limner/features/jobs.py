@@ -16,7 +16,7 @@ class JobQueries:
         self.heartbeat_interval_s = heartbeat_interval_s
 
     async def get(self, workspace_id: str, job_id: str) -> Job:
-        job = await self.runner.store.get_job(workspace_id, job_id)
+        job = await self.runner.get_job(workspace_id, job_id)
         if job is None:
             raise NotFound.resource("job", f"jobs/{job_id}")
         return job
@@ -38,7 +38,7 @@ class JobQueries:
         self, workspace_id: str, job_id: str, after_sequence: int
     ) -> AsyncIterator[WatchItem]:
         return watch_job(
-            self.runner.store,
+            self.runner,
             self.runner.hub,
             workspace_id=workspace_id,
             job_id=job_id,

@@ -23,6 +23,7 @@ from limner.domain.jobs import (
     EventBody,
     FailedEvent,
     Job,
+    JobEvent,
     JobKind,
     JobResult,
     JobStage,
@@ -47,11 +48,29 @@ from limner.errors import (
 )
 from limner.jobs.hub import EventHub
 from limner.jobs.slots import ProviderSlots
-from limner.jobs.store import JobChanges, JobStore
+from limner.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[["JobContext"], Awaitable[JobResult]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobChanges:
+    """Fields of a job that change together with an appended event."""
+
+    state: JobState | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    attempt: int | None = None
+
+
+@dataclass
+class _LiveJob:
+    """A job this process runs: the state watchers see, and the events it has logged."""
+
+    snapshot: Job
+    events: list[JobEvent]
 
 
 def utcnow() -> datetime:
@@ -82,7 +101,44 @@ class RunnerSettings:
     max_attempts: int = 3
     default_concurrency: int = 4
     preview_interval_s: float = 0.5
+    queue_report_interval_s: float = 0.25
     provider_concurrency: dict[str, int] = field(default_factory=dict)
+
+
+class _QueueReporter:
+    """Queue positions change for every waiting job whenever a slot frees, so with n jobs
+    waiting a naive report costs n^2 messages. Positions are state, not history: they are
+    published (not logged) at most once per interval per job, the latest one last."""
+
+    def __init__(self, runner: JobRunner, job: Job, interval_s: float) -> None:
+        self.runner = runner
+        self.job = job
+        self.interval_s = interval_s
+        self.sent_at = -float("inf")
+        self.latest: Progress | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def report(self, progress: Progress) -> None:
+        self.latest = progress
+        self.job.progress = progress
+        wait = self.sent_at + self.interval_s - time.monotonic()
+        if wait <= 0:
+            self._send()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(wait, self._send)
+
+    def _send(self) -> None:
+        self.timer = None
+        if self.latest is not None:
+            self.sent_at = time.monotonic()
+            self.runner._publish_ephemeral(self.job, ProgressEvent(self.latest))
+            self.latest = None
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.latest = None
 
 
 class JobContext:
@@ -145,6 +201,7 @@ class JobRunner:
         self._handlers: dict[JobKind, JobHandler] = {}
         self._slots: dict[str, ProviderSlots] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._live: dict[str, _LiveJob] = {}
         self._cancel_reasons: dict[str, str] = {}
         self._accepting = True
         self._stopping = False
@@ -205,13 +262,27 @@ class JobRunner:
         )
         if not created:
             return stored, False
-        if new.warnings:
-            await self._append(stored, [WarningEvent(w) for w in new.warnings], record=False)
-        self._start(stored)
+        first = JobEvent(stored.id, 1, stored.create_time, ProgressEvent(stored.progress))
+        self._live[stored.id] = _LiveJob(stored.copy(), [first])
+        self._start(stored, new.warnings)
         return stored, True
 
+    # -- reading (the watch's view: jobs running here come from memory) -----------------
+
+    async def get_job(self, workspace_id: str, job_id: str) -> Job | None:
+        live = self._live.get(job_id)
+        if live is not None and live.snapshot.workspace_id == workspace_id:
+            return live.snapshot.copy()
+        return await self.store.get_job(workspace_id, job_id)
+
+    async def list_events(self, job_id: str, *, after_sequence: int, limit: int) -> list[JobEvent]:
+        live = self._live.get(job_id)
+        if live is not None and live.events and live.events[0].sequence <= after_sequence + 1:
+            return [e for e in live.events if e.sequence > after_sequence][:limit]
+        return await self.store.list_events(job_id, after_sequence=after_sequence, limit=limit)
+
     async def cancel(self, workspace_id: str, job_id: str, reason: str) -> Job:
-        job = await self.store.get_job(workspace_id, job_id)
+        job = await self.get_job(workspace_id, job_id)
         if job is None:
             raise NotFound.resource("job", f"jobs/{job_id}")
         if job.state.terminal:
@@ -224,13 +295,20 @@ class JobRunner:
         if task is not None:
             self._cancel_reasons[job_id] = reason
             task.cancel()
-            # Wait for the task to record the cancellation, whatever happens to our caller.
+            # Wait for the task to record the outcome, whatever happens to our caller.
             await asyncio.shield(asyncio.wait({task}))
-        else:
-            # Not running here (waiting for approval, or left over): end it directly.
+        elif job_id not in self._live:
+            # Not running anywhere here (waiting for approval, or left over): end it.
             await self._finish(job, CancelledEvent(reason), JobState.CANCELLED)
-        refreshed = await self.store.get_job(workspace_id, job_id)
+        refreshed = await self.get_job(workspace_id, job_id)
         assert refreshed is not None
+        if refreshed.state is not JobState.CANCELLED:
+            # It finished on its own before the cancellation could take effect.
+            raise JobNotCancellable(
+                f"jobs/{job_id} already ended ({refreshed.state.value}) before it could be "
+                "cancelled",
+                metadata={"job": f"jobs/{job_id}", "state": refreshed.state.value},
+            )
         return refreshed
 
     async def recover(self) -> None:
@@ -240,6 +318,7 @@ class JobRunner:
             if job.state == JobState.AWAITING_APPROVAL:
                 continue  # paused on purpose; nothing was running
             if job.kind in self._handlers and job.attempt < self.settings.max_attempts:
+                self._live[job.id] = _LiveJob(job.copy(), [])
                 await self._append(
                     job,
                     [
@@ -281,25 +360,40 @@ class JobRunner:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _start(self, job: Job) -> None:
-        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+    def _start(self, job: Job, warnings: tuple[JobWarning, ...] = ()) -> None:
+        task = asyncio.create_task(self._run(job, warnings), name=f"job-{job.id}")
         self._tasks[job.id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(job.id, None))
+        task.add_done_callback(lambda _t: self._forget(job.id))
 
-    async def _run(self, job: Job) -> None:
+    def _forget(self, job_id: str) -> None:
+        # The terminal event is durable by now: later reads come from the store.
+        self._tasks.pop(job_id, None)
+        self._live.pop(job_id, None)
+
+    async def _run(self, job: Job, warnings: tuple[JobWarning, ...]) -> None:
         handler = self._handlers[job.kind]
         context = JobContext(self, job)
 
-        async def on_queue_position(position: int) -> None:
-            progress = Progress(
-                stage=JobStage.QUEUED,
-                queue_position=position,
-                message=f"waiting for a {job.provider_id} slot, position {position}",
-            )
-            await self._append(job, [ProgressEvent(progress)])
+        reporter = _QueueReporter(self, job, self.settings.queue_report_interval_s)
 
+        async def on_queue_position(position: int) -> None:
+            reporter.report(
+                Progress(
+                    stage=JobStage.QUEUED,
+                    queue_position=position,
+                    message=f"waiting for a {job.provider_id} slot, position {position}",
+                )
+            )
+
+        terminal: EventBody
+        state: JobState
         try:
+            if warnings:
+                # Already on the job row (stored at creation); logged here so the task
+                # stays the only writer of this job's events.
+                await self._append(job, [WarningEvent(w) for w in warnings], record=False)
             async with self.slots(job.provider_id).hold(on_queue_position):
+                reporter.stop()
                 await self._append(
                     job,
                     [ProgressEvent(Progress(stage=JobStage.PREPARING, message="preparing"))],
@@ -315,22 +409,37 @@ class JobRunner:
                         f"the job did not finish within {self.settings.job_timeout_s:g} s",
                         reason="JOB_TIMEOUT",
                     ) from exc
-            await self._finish(job, CompletedEvent(result), JobState.SUCCEEDED)
+            terminal, state = CompletedEvent(result), JobState.SUCCEEDED
         except asyncio.CancelledError:
             reason = self._cancel_reasons.pop(job.id, None)
             if reason is None or self._stopping:
                 await self._note_interrupted(job)
                 raise
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            await self._finish(job, CancelledEvent(reason), JobState.CANCELLED)
+            self._uncancel()
+            terminal, state = CancelledEvent(reason), JobState.CANCELLED
         except LimnerError as exc:
-            await self._finish(job, FailedEvent(exc.payload()), JobState.FAILED)
+            terminal, state = FailedEvent(exc.payload()), JobState.FAILED
         except Exception as exc:
             log.exception("job %s failed unexpectedly", job.id)
             error = InternalError(f"the job failed unexpectedly: {type(exc).__name__}")
-            await self._finish(job, FailedEvent(error.payload()), JobState.FAILED)
+            terminal, state = FailedEvent(error.payload()), JobState.FAILED
+        reporter.stop()
+        # Exactly one terminal event: once the outcome is decided, a late CancelJob can no
+        # longer change it (cancel() then reports the job as already ended).
+        writing = asyncio.ensure_future(self._finish(job, terminal, state))
+        while not writing.done():
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                self._cancel_reasons.pop(job.id, None)
+                self._uncancel()
+        writing.result()
+
+    @staticmethod
+    def _uncancel() -> None:
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
 
     async def _note_interrupted(self, job: Job) -> None:
         warning = JobWarning(
@@ -359,16 +468,38 @@ class JobRunner:
         """Logs events for a job this runner owns and tells its watchers.
 
         Only the job's own task (or a caller that holds the job exclusively) appends, so the
-        in-memory ``last_sequence`` is the next number to use. ``record`` is false for
-        warnings already stored on the job row at creation.
+        in-memory job is authoritative: events are folded into it, the row and the events
+        are saved together (durable on return, batched with other jobs' saves), and only
+        then are watchers told. ``record`` is false for warnings already on the job.
         """
-        changes = changes or JobChanges()
-        logged = await self.store.append_events(
-            job.id, job.last_sequence + 1, events, changes, record_warnings=record
-        )
+        now = utcnow()
+        logged = []
+        for offset, body in enumerate(events):
+            logged.append(JobEvent(job.id, job.last_sequence + 1 + offset, now, body))
+            job.record(body, keep_warning=record)
+        if changes is not None:
+            if changes.state is not None:
+                job.state = changes.state
+            if changes.start_time is not None:
+                job.start_time = changes.start_time
+            if changes.end_time is not None:
+                job.end_time = changes.end_time
+            if changes.attempt is not None:
+                job.attempt = changes.attempt
         job.last_sequence = logged[-1].sequence
-        if changes.state is not None:
-            job.state = changes.state
-        if changes.attempt is not None:
-            job.attempt = changes.attempt
+        job.update_time = now
+        await self.store.save(job, logged)
+        live = self._live.get(job.id)
+        if live is not None:
+            live.events.extend(logged)
+            live.snapshot = job.copy()
         self.hub.publish(logged)
+
+    def _publish_ephemeral(self, job: Job, body: ProgressEvent) -> None:
+        """Progress that is state, not history (queue positions): shown to watchers and
+        in snapshots, never logged, so a long queue costs no writes."""
+        job.progress = body.progress
+        live = self._live.get(job.id)
+        if live is not None:
+            live.snapshot.progress = body.progress
+        self.hub.publish([JobEvent(job.id, job.last_sequence, utcnow(), body, ephemeral=True)])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
@@ -16,17 +15,17 @@ class JobPage:
     next_page_token: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class JobChanges:
-    """Fields of a job row that change together with an appended event."""
+class JobReader(Protocol):
+    """Reading a job and its log (the store, or the runner's view of jobs it runs)."""
 
-    state: JobState | None = None
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    attempt: int | None = None
+    async def get_job(self, workspace_id: str, job_id: str) -> Job | None: ...
+
+    async def list_events(
+        self, job_id: str, *, after_sequence: int, limit: int
+    ) -> list[JobEvent]: ...
 
 
-class JobStore(Protocol):
+class JobStore(JobReader, Protocol):
     async def create_job(
         self, job: Job, first_event: EventBody, *, request_id: str, request_hash: str
     ) -> tuple[Job, bool]:
@@ -38,19 +37,13 @@ class JobStore(Protocol):
         """
         ...
 
-    async def append_events(
-        self,
-        job_id: str,
-        first_sequence: int,
-        events: Sequence[EventBody],
-        changes: JobChanges,
-        *,
-        record_warnings: bool = True,
-    ) -> list[JobEvent]:
-        """Appends events numbered from ``first_sequence`` and folds them into the job row."""
-        ...
+    async def save(self, job: Job, events: Sequence[JobEvent]) -> None:
+        """Appends ``events`` (already numbered) and writes the job row as ``job`` is now.
 
-    async def get_job(self, workspace_id: str, job_id: str) -> Job | None: ...
+        The runner owns a running job and has already folded the events into it, so the row
+        is written whole. Durable when it returns; concurrent saves share one commit.
+        """
+        ...
 
     async def list_jobs(
         self,
@@ -62,10 +55,10 @@ class JobStore(Protocol):
         page_token: str,
     ) -> JobPage: ...
 
-    async def list_events(
-        self, job_id: str, *, after_sequence: int, limit: int
-    ) -> list[JobEvent]: ...
-
     async def unfinished_jobs(self) -> list[Job]:
         """Every job not in a terminal state, across workspaces (for restart recovery)."""
+        ...
+
+    async def close(self) -> None:
+        """Flushes pending saves and stops background writers."""
         ...

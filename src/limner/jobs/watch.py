@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from limner.domain.jobs import Heartbeat, JobEvent, Snapshot, WatchItem
 from limner.errors import InvalidArgument, NotFound
 from limner.jobs.hub import EventHub
-from limner.jobs.store import JobStore
+from limner.jobs.store import JobReader
 
 REPLAY_BATCH = 500
 
 
 async def watch_job(
-    store: JobStore,
+    store: JobReader,
     hub: EventHub,
     *,
     workspace_id: str,
@@ -79,6 +79,10 @@ async def watch_job(
                     if current.state.terminal and current.last_sequence <= last:
                         return
                     yield Heartbeat(job_id, last, current.state)
+                continue
+            if live.ephemeral:
+                if live.sequence == last:
+                    yield live  # state such as a queue position; not part of the log
                 continue
             if live.sequence <= last:
                 continue

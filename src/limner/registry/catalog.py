@@ -4,6 +4,7 @@ decide which model serves which feature before any provider is called."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Protocol
@@ -28,6 +29,7 @@ from limner.errors import (
 )
 from limner.registry.features import FEATURE_RULES, FeatureRule
 
+CACHE_TTL_S = 2.0
 MODEL_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
@@ -67,17 +69,42 @@ class ModelCatalog:
         self.providers = {provider.id: provider for provider in providers}
         self._repository = repository
         self._settings = settings
+        # Every image request resolves its model; reading the workspace's models and
+        # settings from the database each time cost two queries per job. Local writes
+        # clear the cache at once; other replicas' writes show within CACHE_TTL_S.
+        self._models_cache: dict[str, tuple[float, dict[str, ModelSpec]]] = {}
+        self._settings_cache: dict[str, tuple[float, ImageSettings]] = {}
+
+    async def _api_models(self, workspace_id: str) -> dict[str, ModelSpec]:
+        cached = self._models_cache.get(workspace_id)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_TTL_S:
+            return cached[1]
+        models = {m.id: m for m in await self._repository.list_models(workspace_id)}
+        self._models_cache[workspace_id] = (time.monotonic(), models)
+        return models
+
+    async def _workspace_settings(self, workspace_id: str) -> ImageSettings:
+        cached = self._settings_cache.get(workspace_id)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_TTL_S:
+            return cached[1]
+        settings = await self._settings.get(workspace_id)
+        self._settings_cache[workspace_id] = (time.monotonic(), settings)
+        return settings
+
+    def _invalidate(self, workspace_id: str) -> None:
+        self._models_cache.pop(workspace_id, None)
+        self._settings_cache.pop(workspace_id, None)
 
     # -- reading -----------------------------------------------------------------------
 
     async def all_models(self, workspace_id: str) -> list[ModelSpec]:
         models = dict(self._fixed)
-        for model in await self._repository.list_models(workspace_id):
+        for model in (await self._api_models(workspace_id)).values():
             models.setdefault(model.id, model)
         return [models[key] for key in sorted(models)]
 
     async def get(self, workspace_id: str, model_id: str) -> ModelSpec:
-        model = self._fixed.get(model_id) or await self._repository.get(workspace_id, model_id)
+        model = self._fixed.get(model_id) or (await self._api_models(workspace_id)).get(model_id)
         if model is None:
             raise NotFound(
                 f"models/{model_id} not found; ListModels shows the models you can use",
@@ -87,7 +114,7 @@ class ModelCatalog:
         return model
 
     async def image_settings(self, workspace_id: str) -> ImageSettings:
-        return await self._settings.get(workspace_id)
+        return await self._workspace_settings(workspace_id)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -100,29 +127,44 @@ class ModelCatalog:
                 metadata={"model": f"models/{model.id}"},
             )
         self._check_provider(model.provider)
-        return await self._repository.create(workspace_id, replace(model, origin=ModelOrigin.API))
+        try:
+            return await self._repository.create(
+                workspace_id, replace(model, origin=ModelOrigin.API)
+            )
+        finally:
+            self._invalidate(workspace_id)
 
     async def upsert_discovered(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
         """Stores or refreshes an imported model (never one made by hand or config)."""
         if model.id in self._fixed:
             return self._fixed[model.id]
-        existing = await self._repository.get(workspace_id, model.id)
-        if existing is None:
-            return await self._repository.create(workspace_id, model)
-        if existing.origin is not ModelOrigin.DISCOVERED:
-            return existing
-        return await self._repository.update(
-            workspace_id, replace(model, create_time=existing.create_time)
-        )
+        try:
+            existing = await self._repository.get(workspace_id, model.id)
+            if existing is None:
+                return await self._repository.create(workspace_id, model)
+            if existing.origin is not ModelOrigin.DISCOVERED:
+                return existing
+            return await self._repository.update(
+                workspace_id, replace(model, create_time=existing.create_time)
+            )
+        finally:
+            self._invalidate(workspace_id)
 
     async def update(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
         self._refuse_fixed(model.id)
         self._check_provider(model.provider)
-        return await self._repository.update(workspace_id, model)
+        try:
+            return await self._repository.update(workspace_id, model)
+        finally:
+            self._invalidate(workspace_id)
 
     async def delete(self, workspace_id: str, model_id: str) -> None:
         self._refuse_fixed(model_id)
-        if not await self._repository.delete(workspace_id, model_id):
+        try:
+            deleted = await self._repository.delete(workspace_id, model_id)
+        finally:
+            self._invalidate(workspace_id)
+        if not deleted:
             raise NotFound.resource("model", f"models/{model_id}")
 
     async def update_image_settings(
@@ -155,7 +197,10 @@ class ModelCatalog:
             scene_image_model=settings.scene_image_model.removeprefix("models/"),
             scene_writer_model=settings.scene_writer_model.removeprefix("models/"),
         )
-        return await self._settings.put(workspace_id, normalised)
+        try:
+            return await self._settings.put(workspace_id, normalised)
+        finally:
+            self._invalidate(workspace_id)
 
     # -- feature resolution ------------------------------------------------------------
 
@@ -177,7 +222,7 @@ class ModelCatalog:
         rule = FEATURE_RULES[feature]
         models = await self.all_models(workspace_id)
         qualifying = tuple(f"models/{m.id}" for m in models if not self._missing(rule, m))
-        chosen = model_name or rule.chosen(await self._settings.get(workspace_id))
+        chosen = model_name or rule.chosen(await self._workspace_settings(workspace_id))
         if chosen:
             model = await self.get(workspace_id, parse_model_name(chosen))
             missing = self._missing(rule, model)
@@ -218,7 +263,7 @@ class ModelCatalog:
         if model_name:
             model = await self.get(workspace_id, parse_model_name(model_name, field))
         else:
-            settings = await self._settings.get(workspace_id)
+            settings = await self._workspace_settings(workspace_id)
             chosen = rule.chosen(settings)
             if chosen:
                 model = await self.get(workspace_id, chosen)

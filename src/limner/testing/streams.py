@@ -22,8 +22,8 @@ def kinds(events: list[job_pb2.JobEvent]) -> list[str]:
 
 
 def logged(events: list[job_pb2.JobEvent]) -> list[job_pb2.JobEvent]:
-    """Only the logged events (no snapshots or heartbeats)."""
-    return [e for e in events if e.WhichOneof("event") not in ("snapshot", "heartbeat")]
+    """Only the logged events (no snapshots, heartbeats or queue positions)."""
+    return [e for e in events if not e.transient]
 
 
 def status_details(error: grpc.aio.AioRpcError) -> dict[str, Any]:

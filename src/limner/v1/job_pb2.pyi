@@ -120,10 +120,11 @@ class JobUsage(_message.Message):
     def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., provider_calls: _Optional[int] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job", "sequence", "time", "snapshot", "progress", "preview", "text_delta", "approval_required", "warning", "completed", "failed", "cancelled", "heartbeat", "usage")
+    __slots__ = ("job", "sequence", "time", "transient", "snapshot", "progress", "preview", "text_delta", "approval_required", "warning", "completed", "failed", "cancelled", "heartbeat", "usage")
     JOB_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    TRANSIENT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +139,7 @@ class JobEvent(_message.Message):
     job: str
     sequence: int
     time: _timestamp_pb2.Timestamp
+    transient: bool
     snapshot: Job
     progress: JobProgress
     preview: JobPreview
@@ -149,7 +151,7 @@ class JobEvent(_message.Message):
     cancelled: JobCancelled
     heartbeat: JobHeartbeat
     usage: JobUsage
-    def __init__(self, job: _Optional[str] = ..., sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot: _Optional[_Union[Job, _Mapping]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., preview: _Optional[_Union[JobPreview, _Mapping]] = ..., text_delta: _Optional[_Union[JobTextDelta, _Mapping]] = ..., approval_required: _Optional[_Union[JobApprovalRequired, _Mapping]] = ..., warning: _Optional[_Union[JobWarning, _Mapping]] = ..., completed: _Optional[_Union[JobResult, _Mapping]] = ..., failed: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., cancelled: _Optional[_Union[JobCancelled, _Mapping]] = ..., heartbeat: _Optional[_Union[JobHeartbeat, _Mapping]] = ..., usage: _Optional[_Union[JobUsage, _Mapping]] = ...) -> None: ...
+    def __init__(self, job: _Optional[str] = ..., sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., transient: _Optional[bool] = ..., snapshot: _Optional[_Union[Job, _Mapping]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., preview: _Optional[_Union[JobPreview, _Mapping]] = ..., text_delta: _Optional[_Union[JobTextDelta, _Mapping]] = ..., approval_required: _Optional[_Union[JobApprovalRequired, _Mapping]] = ..., warning: _Optional[_Union[JobWarning, _Mapping]] = ..., completed: _Optional[_Union[JobResult, _Mapping]] = ..., failed: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., cancelled: _Optional[_Union[JobCancelled, _Mapping]] = ..., heartbeat: _Optional[_Union[JobHeartbeat, _Mapping]] = ..., usage: _Optional[_Union[JobUsage, _Mapping]] = ...) -> None: ...
 
 class JobProgress(_message.Message):
     __slots__ = ("stage", "fraction", "step", "total_steps", "eta", "message", "queue_position")
