@@ -118,3 +118,58 @@ class ImageSettingsRow(SQLModel, table=True):
     scene_mode: str = Field(default="ask_first", max_length=16)
     context_window_size: int = 3
     update_time_us: int = Field(sa_type=BigInteger)
+
+
+class PromptTemplateRow(SQLModel, table=True):
+    """A workspace's override of a shipped prompt template."""
+
+    __tablename__ = "prompt_templates"
+
+    workspace_id: str = Field(primary_key=True, max_length=128)
+    kind: str = Field(primary_key=True, max_length=64)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    update_time_us: int = Field(sa_type=BigInteger)
+
+
+class SubjectRow(SQLModel, table=True):
+    __tablename__ = "subjects"
+    __table_args__ = (Index("ix_subjects_workspace_created", "workspace_id", "create_time_us"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    workspace_id: str = Field(max_length=128)
+    kind: str = Field(max_length=16)
+    display_name: str = Field(max_length=256)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    design_notes: str = Field(default="", sa_column=Column(Text, nullable=False))
+    avatar_sha256: str = Field(default="", max_length=64)
+    create_time_us: int = Field(sa_type=BigInteger)
+    update_time_us: int = Field(sa_type=BigInteger)
+
+
+class SubjectReferenceRow(SQLModel, table=True):
+    """A subject's reference images, in order."""
+
+    __tablename__ = "subject_references"
+
+    subject_id: str = Field(
+        primary_key=True, max_length=32, foreign_key="subjects.id", ondelete="CASCADE"
+    )
+    sha256: str = Field(primary_key=True, max_length=64)
+    workspace_id: str = Field(max_length=128)
+    position: int
+    create_time_us: int = Field(sa_type=BigInteger)
+
+
+class AvatarCandidateRow(SQLModel, table=True):
+    """Images generated or edited for a subject's avatar, accepted or not."""
+
+    __tablename__ = "avatar_candidates"
+
+    subject_id: str = Field(
+        primary_key=True, max_length=32, foreign_key="subjects.id", ondelete="CASCADE"
+    )
+    sha256: str = Field(primary_key=True, max_length=64)
+    workspace_id: str = Field(max_length=128)
+    job_id: str = Field(default="", max_length=32)
+    prompt: str = Field(default="", sa_column=Column(Text, nullable=False))
+    create_time_us: int = Field(sa_type=BigInteger)

@@ -49,11 +49,19 @@ class ImageGenerator(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class WriterMessage:
-    """One message for a writer model: text plus images in the order they are placed."""
+    """One message for a writer model. Either ``text`` then ``images``, or ``parts``: text
+    and images interleaved exactly where a template placed them."""
 
     role: str
-    text: str
+    text: str = ""
     images: tuple[SourceImage, ...] = ()
+    parts: tuple[str | SourceImage, ...] = ()
+
+    def content(self) -> list[str | SourceImage]:
+        """The message's text and images in order (empty text dropped)."""
+        if self.parts:
+            return [p for p in self.parts if not (isinstance(p, str) and not p.strip())]
+        return ([self.text] if self.text else []) + list(self.images)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -287,8 +287,10 @@ class GeminiWriter:
         contents: list[dict[str, Any]] = []
         system: list[dict[str, Any]] = []
         for message in request.messages:
-            parts: list[dict[str, Any]] = [{"text": message.text}] if message.text else []
-            parts.extend(_inline(image.data, image.mime_type) for image in message.images)
+            parts: list[dict[str, Any]] = [
+                {"text": part} if isinstance(part, str) else _inline(part.data, part.mime_type)
+                for part in message.content()
+            ]
             if message.role == "system":
                 system.extend(parts)
             elif parts:

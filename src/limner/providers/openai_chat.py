@@ -43,15 +43,17 @@ ExtraBody = Callable[[WriterRequest], dict[str, Any]]
 def message_content(message: WriterMessage) -> str | list[dict[str, Any]]:
     """Plain text, or (with images) the text part first, then one ``image_url`` part per
     image as a data URL. Plain strings keep text-only servers (and system roles) happy."""
-    if not message.images:
-        return message.text
+    content = message.content()
+    if all(isinstance(part, str) for part in content):
+        return "".join(part for part in content if isinstance(part, str))
     parts: list[dict[str, Any]] = []
-    if message.text:
-        parts.append({"type": "text", "text": message.text})
-    for image in message.images:
-        parts.append(
-            {"type": "image_url", "image_url": {"url": data_url(image.data, image.mime_type)}}
-        )
+    for part in content:
+        if isinstance(part, str):
+            parts.append({"type": "text", "text": part})
+        else:
+            parts.append(
+                {"type": "image_url", "image_url": {"url": data_url(part.data, part.mime_type)}}
+            )
     return parts
 
 
