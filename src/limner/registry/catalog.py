@@ -352,8 +352,12 @@ class ModelCatalog:
 def _lacks_message(rule: FeatureRule, model: ModelSpec, missing: list[str]) -> str:
     return (
         f"models/{model.id} cannot serve {rule.feature.value}: it lacks {' and '.join(missing)}; "
-        f"choose a {rule.role} with {rule.needs}"
+        f"choose {_article(rule.role)} {rule.role} with {rule.needs}"
     )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _not_configured_message(rule: FeatureRule) -> str:

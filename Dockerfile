@@ -1,0 +1,53 @@
+# Limner server image: a slim Python runtime, the app installed by the same scripts/install
+# that CI runs, and grpc-health-probe (pinned in scripts/install-go-tools) for HEALTHCHECK.
+#   docker build -t limner .
+#   docker run --rm -p 50051:50051 -v limner-data:/data limner
+# Configuration is by environment only (LIMNER_*, see README); nothing is baked in but the
+# listen address and the data directory.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG GO_IMAGE=golang:1.26-bookworm
+
+# --- grpc-health-probe, built from source at the version CI tests with ----------------------
+FROM ${GO_IMAGE} AS probe
+WORKDIR /src
+COPY scripts/install-go-tools scripts/install-go-tools
+RUN TOOLS_BIN=/out scripts/install-go-tools grpc-health-probe
+
+# --- the application and its virtualenv ------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY scripts/install scripts/install
+COPY src src
+# Runtime dependencies only (no --dev): exactly what `make demo` installs.
+RUN scripts/install \
+    && find /app -name __pycache__ -prune -exec rm -rf {} +
+
+# --- runtime ---------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE}
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    LIMNER_ADDRESS=0.0.0.0:50051 \
+    LIMNER_DATA_DIR=/data
+RUN groupadd --system --gid 10001 limner \
+    && useradd --system --uid 10001 --gid limner --no-create-home --home-dir /data limner \
+    && mkdir /data \
+    && chown limner:limner /data
+# The same path as in the build stage: the virtualenv's scripts and its editable install
+# refer to /app.
+COPY --from=build /app /app
+COPY --from=probe /out/grpc-health-probe /usr/local/bin/grpc-health-probe
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 50051
+USER 10001:10001
+# Probes the gRPC health service on the port LIMNER_ADDRESS names. During a graceful stop
+# (SIGTERM) the server reports NOT_SERVING for LIMNER_SHUTDOWN__DRAIN_S before closing.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["/bin/sh", "-c", "grpc-health-probe -addr \"127.0.0.1:${LIMNER_ADDRESS##*:}\" -connect-timeout 2s -rpc-timeout 2s || exit 1"]
+ENTRYPOINT ["limner"]
+CMD ["serve"]
