@@ -31,9 +31,12 @@ from limner.domain.models import (
     ProviderInfo,
 )
 from limner.features.assets import AssetLibrary
+from limner.features.avatars import AvatarFeature
+from limner.features.design_notes import DesignNotesFeature
 from limner.features.images import ImageFeature
 from limner.features.jobs import JobQueries
 from limner.features.models import ModelAdmin
+from limner.features.subjects import Subjects
 from limner.features.uploads import Uploads
 from limner.jobs import JobRunner
 from limner.jobs.hub import EventHub
@@ -43,6 +46,9 @@ from limner.persistence.assets import SqlAssetRepository
 from limner.persistence.jobs import SqlJobStore
 from limner.persistence.models import SqlImageSettingsRepository, SqlModelRepository
 from limner.persistence.requests import SqlRequestLedger
+from limner.persistence.subjects import SqlSubjectRepository
+from limner.persistence.templates import SqlTemplateOverrides
+from limner.prompts import TemplateService
 from limner.providers import (
     BUILTIN_MODELS,
     OFFLINE_PROVIDER,
@@ -87,6 +93,7 @@ class App:
         self.server: GrpcServer | None = None
         self.providers: dict[str, Provider] = {}
         self.http: httpx.AsyncClient | None = None
+        self.templates: TemplateService | None = None
 
     @property
     def address(self) -> str:
@@ -185,6 +192,16 @@ class App:
             fetcher=fetcher,
         )
         jobs = JobQueries(runner, settings.jobs.heartbeat_interval_s)
+        subjects = Subjects(SqlSubjectRepository(database), assets)
+        self.templates = renderer = TemplateService(SqlTemplateOverrides(database))
+        avatars = AvatarFeature(subjects=subjects, images=images, renderer=renderer, runner=runner)
+        design_notes = DesignNotesFeature(
+            catalog=catalog,
+            runner=runner,
+            subjects=subjects,
+            renderer=renderer,
+            providers=self.providers,
+        )
         await runner.recover()
 
         servicers = Servicers(
@@ -194,10 +211,13 @@ class App:
                 assets=assets,
                 uploads=Uploads(assets, ledger),
                 chunk_bytes=settings.assets.chunk_bytes,
+                avatars=avatars,
             ),
             scenes=SceneServicer(),
-            design_references=DesignReferenceServicer(),
-            models=ModelServicer(ModelAdmin(catalog, ledger, self.providers)),
+            design_references=DesignReferenceServicer(
+                subjects=subjects, design_notes=design_notes, jobs=jobs
+            ),
+            models=ModelServicer(ModelAdmin(catalog, ledger, self.providers), renderer),
             jobs=JobServicer(jobs),
         )
         self.server = GrpcServer(settings, servicers)
@@ -225,6 +245,8 @@ class App:
             await provider.aclose()
         if self.http is not None:
             await self.http.aclose()
+        if self.templates is not None:
+            self.templates.close()
         if self.database is not None:
             await self.database.close()
 

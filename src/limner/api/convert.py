@@ -46,8 +46,10 @@ from limner.domain.models import (
     ProviderInfo,
     SceneMode,
 )
+from limner.domain.subjects import Subject, SubjectKind
 from limner.errors import InvalidArgument
-from limner.v1 import asset_pb2, image_service_pb2, job_pb2, model_pb2
+from limner.prompts import TemplateInfo, TemplateKind
+from limner.v1 import asset_pb2, design_reference_pb2, image_service_pb2, job_pb2, model_pb2
 
 V = TypeVar("V")
 
@@ -399,4 +401,52 @@ def image_settings_pb(settings: ImageSettings) -> model_pb2.ImageSettings:
         scene_mode=SCENE_MODES[settings.scene_mode],
         context_window_size=settings.context_window_size,
         update_time=timestamp(settings.update_time),
+    )
+
+
+# -- subjects (DesignReferenceService) -------------------------------------------------------
+
+SUBJECT_KINDS = {
+    SubjectKind.CHARACTER: design_reference_pb2.SUBJECT_KIND_CHARACTER,
+    SubjectKind.PERSONA: design_reference_pb2.SUBJECT_KIND_PERSONA,
+}
+SUBJECT_KINDS_FROM_PB = {value: key for key, value in SUBJECT_KINDS.items()}
+
+
+def subject_pb(subject: Subject) -> design_reference_pb2.Subject:
+    return design_reference_pb2.Subject(
+        name=f"subjects/{subject.id}",
+        kind=SUBJECT_KINDS[subject.kind],
+        display_name=subject.display_name,
+        description=subject.description,
+        avatar_asset=subject.avatar_asset,
+        design_notes=subject.design_notes,
+        reference_assets=list(subject.reference_assets),
+        create_time=timestamp(subject.create_time),
+        update_time=timestamp(subject.update_time),
+    )
+
+
+# -- prompt templates ----------------------------------------------------------------------
+
+TEMPLATE_KINDS = {
+    TemplateKind.AVATAR_GENERATION: model_pb2.TEMPLATE_KIND_AVATAR_GENERATION,
+    TemplateKind.AVATAR_EDIT: model_pb2.TEMPLATE_KIND_AVATAR_EDIT,
+    TemplateKind.SCENE_WRITER: model_pb2.TEMPLATE_KIND_SCENE_WRITER,
+    TemplateKind.SCENE_RENDER: model_pb2.TEMPLATE_KIND_SCENE_RENDER,
+    TemplateKind.DESIGN_REFERENCE_WRITER: model_pb2.TEMPLATE_KIND_DESIGN_REFERENCE_WRITER,
+}
+TEMPLATE_KINDS_FROM_PB = {value: key for key, value in TEMPLATE_KINDS.items()}
+
+
+def prompt_template_pb(template: TemplateInfo) -> model_pb2.PromptTemplate:
+    return model_pb2.PromptTemplate(
+        name=template.name,
+        kind=TEMPLATE_KINDS[template.kind],
+        source=template.source,
+        required_variables=list(template.required_variables),
+        image_slots=list(template.image_slots),
+        overridden=template.overridden,
+        version=template.version,
+        update_time=timestamp(template.update_time),
     )

@@ -50,14 +50,25 @@ class ImageCommand:
     mask_asset: str = ""
     strength: float | None = None
     request_id: str = ""
+    # Set by use cases that run their own kind of image job (avatars): the job kind, the
+    # feature whose model rule applies, the job's target resource, extra values stored in
+    # the spec, and the idempotency fingerprint of *their* request (not this command).
+    kind: JobKind | None = None
+    feature: Feature | None = None
+    target: str = ""
+    spec_extra: dict[str, Any] = field(default_factory=dict)
+    request_hash: str = ""
 
     @property
     def is_edit(self) -> bool:
         return bool(self.source_asset)
 
     def fingerprint(self) -> str:
+        if self.request_hash:
+            return self.request_hash
         data = asdict(self)
-        data.pop("request_id")
+        for name in ("request_id", "kind", "feature", "target", "spec_extra", "request_hash"):
+            data.pop(name)
         encoded = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
 
@@ -77,26 +88,31 @@ class ImageFeature:
         self.assets = assets
         self.providers = providers
         self.fetcher = fetcher
-        runner.register(JobKind.IMAGE_GENERATION, self._run)
-        runner.register(JobKind.IMAGE_EDIT, self._run)
+        runner.register(JobKind.IMAGE_GENERATION, self.run)
+        runner.register(JobKind.IMAGE_EDIT, self.run)
 
     async def submit(self, workspace_id: str, command: ImageCommand) -> Job:
         """Validates the request, checks the model's capabilities, and starts a job (or
         returns the job an earlier request with the same ``request_id`` started)."""
         _validate(command)
-        feature = Feature.IMAGE_EDIT if command.is_edit else Feature.IMAGE_GENERATION
+        feature = command.feature or (
+            Feature.IMAGE_EDIT if command.is_edit else Feature.IMAGE_GENERATION
+        )
         model, caveats = await self.catalog.resolve(workspace_id, feature, command.model)
         generator(self.providers, model)  # fail before the job exists if unusable
         warnings = [JobWarning("MODEL_CANNOT_SEE_SOURCE", c, "model") for c in caveats]
         spec = await self._plan(workspace_id, command, model, warnings)
+        spec.update(command.spec_extra)
         job, _created = await self.runner.submit(
             NewJob(
                 workspace_id=workspace_id,
-                kind=JobKind.IMAGE_EDIT if command.is_edit else JobKind.IMAGE_GENERATION,
+                kind=command.kind
+                or (JobKind.IMAGE_EDIT if command.is_edit else JobKind.IMAGE_GENERATION),
                 model_id=model.id,
                 provider_id=model.provider,
                 prompt=command.prompt,
                 spec=spec,
+                target=command.target,
                 request_id=command.request_id,
                 request_hash=command.fingerprint(),
                 warnings=tuple(warnings),
@@ -215,7 +231,8 @@ class ImageFeature:
             "reference_assets": list(command.reference_assets),
         }
 
-    async def _run(self, context: JobContext) -> JobResult:
+    async def run(self, context: JobContext) -> JobResult:
+        """Runs an image job from its stored spec (also the body of avatar jobs)."""
         spec = context.spec
         job = context.job
         workspace_id = job.workspace_id

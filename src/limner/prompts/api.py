@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -70,3 +71,23 @@ class PromptRenderer(Protocol):
         ``values``. Raises ``InvalidArgument`` naming a missing variable, never a Jinja
         traceback."""
         ...
+
+
+@dataclass(frozen=True)
+class StoredTemplate:
+    """A workspace's override as stored."""
+
+    source: str
+    update_time: datetime
+
+
+class TemplateOverrides(Protocol):
+    """Where workspace overrides live (``limner.persistence.templates`` implements it)."""
+
+    async def get(self, workspace_id: str, kind: TemplateKind) -> StoredTemplate | None: ...
+
+    async def list(self, workspace_id: str) -> dict[TemplateKind, StoredTemplate]: ...
+
+    async def put(self, workspace_id: str, kind: TemplateKind, source: str) -> StoredTemplate: ...
+
+    async def delete(self, workspace_id: str, kind: TemplateKind) -> bool: ...

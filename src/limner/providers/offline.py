@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from limner.domain.images import GeneratedImage, ProviderImageRequest
+from limner.domain.images import MAX_SIDE, MIN_SIDE, GeneratedImage, ProviderImageRequest
 from limner.providers.base import OnDelta, OnRetry, ProgressSink, WriterOutput, WriterRequest
 from limner.providers.offline_render import edit_image, render_image
 
@@ -43,8 +43,8 @@ class OfflineImageGenerator:
                     render_image,
                     request.prompt,
                     seed=request.seed,
-                    width=request.width,
-                    height=request.height,
+                    width=min(max(request.width, MIN_SIDE), MAX_SIDE),
+                    height=min(max(request.height, MIN_SIDE), MAX_SIDE),
                     step=step,
                     total_steps=total,
                 )
@@ -57,17 +57,20 @@ class OfflineImageGenerator:
         return images
 
     def _draw(self, request: ProviderImageRequest, seed: int) -> bytes:
+        # Edits keep the source's size, which may be outside what the renderer draws.
+        width = min(max(request.width, MIN_SIDE), MAX_SIDE)
+        height = min(max(request.height, MIN_SIDE), MAX_SIDE)
         if request.source is not None:
             return edit_image(
                 request.source.data,
                 request.prompt,
                 seed=seed,
                 strength=0.6 if request.strength is None else request.strength,
-                width=request.width,
-                height=request.height,
+                width=width,
+                height=height,
                 mask=request.mask.data if request.mask is not None else None,
             )
-        return render_image(request.prompt, seed=seed, width=request.width, height=request.height)
+        return render_image(request.prompt, seed=seed, width=width, height=height)
 
 
 class OfflineWriter:
@@ -80,8 +83,15 @@ class OfflineWriter:
         self, request: WriterRequest, on_delta: OnDelta, *, on_retry: OnRetry | None = None
     ) -> WriterOutput:
         last = request.messages[-1] if request.messages else None
-        images = sum(len(message.images) for message in request.messages)
-        body = " ".join((last.text if last else "").split())[:400]
+        # content() covers both message shapes: text + images, and interleaved parts.
+        images = sum(
+            1
+            for message in request.messages
+            for part in message.content()
+            if not isinstance(part, str)
+        )
+        last_text = " ".join(p for p in last.content() if isinstance(p, str)) if last else ""
+        body = " ".join(last_text.split())[:400]
         text = f"[offline] {body} ({images} reference image(s) attached)"
         words = text.split(" ")
         for index, word in enumerate(words):

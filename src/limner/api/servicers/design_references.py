@@ -1,19 +1,129 @@
-"""DesignReferenceService: declared now, implemented by the subjects release."""
+"""DesignReferenceService: subjects, their reference images, and drafted design notes."""
 
 from __future__ import annotations
 
-from limner.api.servicers._coming import coming_stream, coming_unary
-from limner.v1 import design_reference_service_pb2_grpc
+from collections.abc import AsyncIterator
+from typing import Any
 
-_FEATURE = "subjects and design references"
+from limner.api import convert
+from limner.api.context import current_workspace
+from limner.api.servicers.jobs import stream_events
+from limner.domain.subjects import SubjectKind
+from limner.errors import InvalidArgument
+from limner.features.design_notes import DesignNotesFeature, DraftRequest
+from limner.features.jobs import JobQueries
+from limner.features.subjects import SubjectDraft, Subjects
+from limner.v1 import design_reference_pb2, design_reference_service_pb2_grpc
+from limner.v1 import design_reference_service_pb2 as pb
+
+
+def _draft(subject: design_reference_pb2.Subject) -> SubjectDraft:
+    """The client's fields; an unset kind stays ``None`` (the use case says if it is needed)."""
+    kind: SubjectKind | None = None
+    if subject.kind:
+        kind = convert.enum_from_pb(convert.SUBJECT_KINDS_FROM_PB, subject.kind, "subject.kind")
+    return SubjectDraft(
+        kind=kind,
+        display_name=subject.display_name,
+        description=subject.description,
+        design_notes=subject.design_notes,
+    )
 
 
 class DesignReferenceServicer(design_reference_service_pb2_grpc.DesignReferenceServiceServicer):
-    CreateSubject = coming_unary("CreateSubject", _FEATURE)
-    GetSubject = coming_unary("GetSubject", _FEATURE)
-    ListSubjects = coming_unary("ListSubjects", _FEATURE)
-    UpdateSubject = coming_unary("UpdateSubject", _FEATURE)
-    DeleteSubject = coming_unary("DeleteSubject", _FEATURE)
-    AddReferenceImage = coming_unary("AddReferenceImage", _FEATURE)
-    RemoveReferenceImage = coming_unary("RemoveReferenceImage", _FEATURE)
-    DraftDesignNotes = coming_stream("DraftDesignNotes", "design notes drafting")
+    def __init__(
+        self, *, subjects: Subjects, design_notes: DesignNotesFeature, jobs: JobQueries
+    ) -> None:
+        self.subjects = subjects
+        self.design_notes = design_notes
+        self.jobs = jobs
+
+    async def CreateSubject(
+        self, request: pb.CreateSubjectRequest, context: Any
+    ) -> pb.CreateSubjectResponse:
+        if not request.HasField("subject"):
+            raise InvalidArgument.field("subject", "is required", "REQUIRED")
+        subject = await self.subjects.create(
+            current_workspace(), _draft(request.subject), request.request_id
+        )
+        return pb.CreateSubjectResponse(subject=convert.subject_pb(subject))
+
+    async def GetSubject(
+        self, request: pb.GetSubjectRequest, context: Any
+    ) -> pb.GetSubjectResponse:
+        subject = await self.subjects.get(current_workspace(), request.name)
+        return pb.GetSubjectResponse(subject=convert.subject_pb(subject))
+
+    async def ListSubjects(
+        self, request: pb.ListSubjectsRequest, context: Any
+    ) -> pb.ListSubjectsResponse:
+        kind = (
+            convert.enum_from_pb(convert.SUBJECT_KINDS_FROM_PB, request.kind, "kind")
+            if request.kind
+            else None
+        )
+        subjects, token = await self.subjects.list_subjects(
+            current_workspace(),
+            kind=kind,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListSubjectsResponse(
+            subjects=[convert.subject_pb(s) for s in subjects], next_page_token=token
+        )
+
+    async def UpdateSubject(
+        self, request: pb.UpdateSubjectRequest, context: Any
+    ) -> pb.UpdateSubjectResponse:
+        if not request.HasField("subject"):
+            raise InvalidArgument.field("subject", "is required", "REQUIRED")
+        subject = await self.subjects.update(
+            current_workspace(),
+            request.subject.name,
+            _draft(request.subject),
+            list(request.update_mask.paths),
+        )
+        return pb.UpdateSubjectResponse(subject=convert.subject_pb(subject))
+
+    async def DeleteSubject(
+        self, request: pb.DeleteSubjectRequest, context: Any
+    ) -> pb.DeleteSubjectResponse:
+        await self.subjects.delete(current_workspace(), request.name)
+        return pb.DeleteSubjectResponse()
+
+    async def AddReferenceImage(
+        self, request: pb.AddReferenceImageRequest, context: Any
+    ) -> pb.AddReferenceImageResponse:
+        subject = await self.subjects.add_reference(
+            current_workspace(), request.subject, _required(request.asset, "asset")
+        )
+        return pb.AddReferenceImageResponse(subject=convert.subject_pb(subject))
+
+    async def RemoveReferenceImage(
+        self, request: pb.RemoveReferenceImageRequest, context: Any
+    ) -> pb.RemoveReferenceImageResponse:
+        subject = await self.subjects.remove_reference(
+            current_workspace(), request.subject, _required(request.asset, "asset")
+        )
+        return pb.RemoveReferenceImageResponse(subject=convert.subject_pb(subject))
+
+    async def DraftDesignNotes(
+        self, request: pb.DraftDesignNotesRequest, context: Any
+    ) -> AsyncIterator[pb.DraftDesignNotesResponse]:
+        job = await self.design_notes.draft(
+            current_workspace(),
+            DraftRequest(
+                subject=request.subject,
+                model=request.model,
+                save_on_completion=request.save_on_completion,
+                request_id=request.request_id,
+            ),
+        )
+        async for event in stream_events(self.jobs, job.id):
+            yield pb.DraftDesignNotesResponse(event=event)
+
+
+def _required(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument.field(field, "is required: assets/{sha256}", "REQUIRED")
+    return value

@@ -11,6 +11,7 @@ from limner.api.servicers.jobs import stream_events
 from limner.domain.assets import AssetSource
 from limner.errors import InvalidArgument, Unimplemented
 from limner.features.assets import AssetLibrary
+from limner.features.avatars import AvatarFeature, AvatarRequest
 from limner.features.images import ImageCommand, ImageFeature
 from limner.features.jobs import JobQueries
 from limner.features.uploads import Uploads
@@ -27,12 +28,14 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         assets: AssetLibrary,
         uploads: Uploads,
         chunk_bytes: int,
+        avatars: AvatarFeature | None = None,
     ) -> None:
         self.images = images
         self.jobs = jobs
         self.assets = assets
         self.uploads = uploads
         self.chunk_bytes = chunk_bytes
+        self.avatars = avatars
 
     async def GenerateImage(
         self, request: pb.GenerateImageRequest, context: Any
@@ -67,22 +70,53 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         async for event in stream_events(self.jobs, job.id):
             yield pb.EditImageResponse(event=event)
 
+    def _avatars(self, method: str) -> AvatarFeature:
+        if self.avatars is None:
+            raise Unimplemented.feature(method, "avatars from prompt templates")
+        return self.avatars
+
     async def GenerateAvatar(
         self, request: pb.GenerateAvatarRequest, context: Any
     ) -> AsyncIterator[pb.GenerateAvatarResponse]:
-        raise Unimplemented.feature("GenerateAvatar", "avatars from prompt templates")
-        yield  # pragma: no cover  (makes this an async generator like the others)
+        job = await self._avatars("GenerateAvatar").generate(
+            current_workspace(),
+            AvatarRequest(
+                subject=request.subject,
+                request=request.request,
+                model=request.model,
+                options=convert.image_options(request.options),
+                request_id=request.request_id,
+            ),
+        )
+        async for event in stream_events(self.jobs, job.id):
+            yield pb.GenerateAvatarResponse(event=event)
 
     async def EditAvatar(
         self, request: pb.EditAvatarRequest, context: Any
     ) -> AsyncIterator[pb.EditAvatarResponse]:
-        raise Unimplemented.feature("EditAvatar", "avatars from prompt templates")
-        yield  # pragma: no cover
+        job = await self._avatars("EditAvatar").edit(
+            current_workspace(),
+            AvatarRequest(
+                subject=request.subject,
+                edit_request=request.edit_request,
+                source_asset=request.source_asset,
+                model=request.model,
+                options=convert.image_options(request.options),
+                request_id=request.request_id,
+            ),
+        )
+        async for event in stream_events(self.jobs, job.id):
+            yield pb.EditAvatarResponse(event=event)
 
     async def AcceptAvatar(
         self, request: pb.AcceptAvatarRequest, context: Any
     ) -> pb.AcceptAvatarResponse:
-        raise Unimplemented.feature("AcceptAvatar", "avatars from prompt templates")
+        if not request.asset:
+            raise InvalidArgument.field("asset", "is required: assets/{sha256}", "REQUIRED")
+        subject = await self._avatars("AcceptAvatar").accept(
+            current_workspace(), request.subject, request.asset
+        )
+        return pb.AcceptAvatarResponse(avatar_asset=subject.avatar_asset)
 
     async def UploadImage(
         self, request: pb.UploadImageRequest, context: Any

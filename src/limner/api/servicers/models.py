@@ -8,8 +8,9 @@ from limner.api import convert
 from limner.api.context import current_workspace
 from limner.api.pagination import page
 from limner.domain.models import ModelOrigin, ModelSpec
-from limner.errors import InvalidArgument, Unimplemented
+from limner.errors import InvalidArgument
 from limner.features.models import ModelAdmin
+from limner.prompts import TemplateService, kind_from_name
 from limner.v1 import model_pb2, model_service_pb2_grpc
 from limner.v1 import model_service_pb2 as pb
 
@@ -20,8 +21,9 @@ def _mask(paths: list[str], default: set[str], prefix: str) -> set[str]:
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, models: ModelAdmin) -> None:
+    def __init__(self, models: ModelAdmin, templates: TemplateService) -> None:
         self.models = models
+        self.templates = templates
 
     async def ListProviders(
         self, request: pb.ListProvidersRequest, context: Any
@@ -150,27 +152,49 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     async def ListPromptTemplates(
         self, request: pb.ListPromptTemplatesRequest, context: Any
     ) -> pb.ListPromptTemplatesResponse:
-        raise Unimplemented.feature("ListPromptTemplates", "customisable prompt templates")
+        templates = await self.templates.list_templates(current_workspace())
+        return pb.ListPromptTemplatesResponse(
+            prompt_templates=[convert.prompt_template_pb(t) for t in templates]
+        )
 
     async def GetPromptTemplate(
         self, request: pb.GetPromptTemplateRequest, context: Any
     ) -> pb.GetPromptTemplateResponse:
-        raise Unimplemented.feature("GetPromptTemplate", "customisable prompt templates")
+        template = await self.templates.get(current_workspace(), kind_from_name(request.name))
+        return pb.GetPromptTemplateResponse(prompt_template=convert.prompt_template_pb(template))
 
     async def UpdatePromptTemplate(
         self, request: pb.UpdatePromptTemplateRequest, context: Any
     ) -> pb.UpdatePromptTemplateResponse:
-        raise Unimplemented.feature("UpdatePromptTemplate", "customisable prompt templates")
+        if not request.HasField("prompt_template"):
+            raise InvalidArgument.field("prompt_template", "is required")
+        given = request.prompt_template
+        kind = kind_from_name(given.name, "prompt_template.name")
+        template = await self.templates.update(
+            current_workspace(), kind, given.source, field="prompt_template.source"
+        )
+        return pb.UpdatePromptTemplateResponse(prompt_template=convert.prompt_template_pb(template))
 
     async def ResetPromptTemplate(
         self, request: pb.ResetPromptTemplateRequest, context: Any
     ) -> pb.ResetPromptTemplateResponse:
-        raise Unimplemented.feature("ResetPromptTemplate", "customisable prompt templates")
+        template = await self.templates.reset(current_workspace(), kind_from_name(request.name))
+        return pb.ResetPromptTemplateResponse(prompt_template=convert.prompt_template_pb(template))
 
     async def PreviewPromptTemplate(
         self, request: pb.PreviewPromptTemplateRequest, context: Any
     ) -> pb.PreviewPromptTemplateResponse:
-        raise Unimplemented.feature("PreviewPromptTemplate", "customisable prompt templates")
+        preview = await self.templates.preview(
+            current_workspace(),
+            kind_from_name(request.name),
+            source=request.source,
+            values=dict(request.values),
+            source_field="source",
+            values_field="values",
+        )
+        return pb.PreviewPromptTemplateResponse(
+            rendered=preview.text, image_slots=list(preview.image_slots)
+        )
 
 
 def _model_from_pb(model_id: str, model: model_pb2.Model) -> ModelSpec:

@@ -1,0 +1,267 @@
+"""Drafting design notes: a writer model reads a subject's images and current notes and
+writes concise, artist-facing visual notes, streamed as text deltas.
+
+Everything that can be checked is checked before the job exists (the subject, a writer
+model with text+image input and text output, at least one image). The job's spec holds the
+rendered template (text and image-slot markers), the asset names that fill each slot, the
+model and the flags: never image bytes. A restarted server runs it again from that spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from limner.domain.images import SourceImage
+from limner.domain.jobs import Job, JobKind, JobResult, JobStage, JobWarning, Usage
+from limner.domain.models import Feature, ModelSpec
+from limner.domain.subjects import Subject
+from limner.errors import (
+    FailedPrecondition,
+    InternalError,
+    PreconditionViolation,
+    Unavailable,
+)
+from limner.features.avatars import subject_values
+from limner.features.subjects import Subjects
+from limner.jobs import JobContext, JobRunner, NewJob
+from limner.prompts.api import ImageSlot, PromptRenderer, RenderedPrompt, TemplateKind
+from limner.providers import Provider, TextWriter
+from limner.providers.base import WriterMessage, WriterRequest
+from limner.registry import ModelCatalog
+
+MAX_OUTPUT_TOKENS = 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class DraftRequest:
+    subject: str
+    model: str = ""
+    save_on_completion: bool = False
+    request_id: str = ""
+
+    def fingerprint(self) -> str:
+        data = [self.subject, self.model.removeprefix("models/"), self.save_on_completion]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def slot_images(subject: Subject) -> dict[str, list[str]]:
+    """Which images fill the design-reference template's slots: ``avatar`` is the avatar,
+    ``references`` the reference images (the avatar is not sent twice)."""
+    avatar = [subject.avatar_asset] if subject.avatar_asset else []
+    references = [name for name in subject.reference_assets if name not in avatar]
+    return {"avatar": avatar, "references": references}
+
+
+class DesignNotesFeature:
+    def __init__(
+        self,
+        *,
+        catalog: ModelCatalog,
+        runner: JobRunner,
+        subjects: Subjects,
+        renderer: PromptRenderer,
+        providers: dict[str, Provider],
+    ) -> None:
+        self.catalog = catalog
+        self.runner = runner
+        self.subjects = subjects
+        self.renderer = renderer
+        self.providers = providers
+        runner.register(JobKind.DESIGN_NOTES, self._run)
+
+    async def draft(self, workspace_id: str, request: DraftRequest) -> Job:
+        subject = await self.subjects.get(workspace_id, request.subject, "subject")
+        model, _caveats = await self.catalog.resolve(
+            workspace_id, Feature.DESIGN_REFERENCE_WRITER, request.model, field="model"
+        )
+        writer_of(self.providers, model)  # fail before the job exists if unusable
+        anchors = subject.identity_anchors()
+        if not anchors:
+            raise FailedPrecondition(
+                f"subjects/{subject.id} has no image to describe: accept an avatar "
+                "(GenerateAvatar, then AcceptAvatar) or add a reference image "
+                "(UploadImage, then AddReferenceImage) first",
+                reason="SUBJECT_HAS_NO_IMAGES",
+                metadata={"subject": f"subjects/{subject.id}"},
+                precondition_violations=(
+                    PreconditionViolation(
+                        "SUBJECT_IMAGES",
+                        f"subjects/{subject.id}",
+                        "the subject has neither an avatar nor reference images",
+                    ),
+                ),
+            )
+        slots = slot_images(subject)
+        for slot, names in slots.items():
+            for index, name in enumerate(names):
+                # A deleted asset fails here, before the job exists, not halfway through it.
+                await self.subjects.assets.get(workspace_id, name, f"{slot}[{index}]")
+        rendered = await self.renderer.render(
+            workspace_id,
+            TemplateKind.DESIGN_REFERENCE_WRITER,
+            {**subject_values(subject), "current_notes": subject.design_notes},
+        )
+        warnings: list[JobWarning] = []
+        if not subject.reference_assets:
+            # identity_anchors() fell back to the avatar: say so on the job.
+            warnings.append(
+                JobWarning(
+                    "AVATAR_FALLBACK",
+                    f"subjects/{subject.id} has no reference images; the writer describes "
+                    "its avatar alone (add reference images for sturdier notes)",
+                )
+            )
+        placed = set(rendered.image_slots())
+        unplaced = [name for name, assets in slots.items() if assets and name not in placed]
+        if unplaced:
+            warnings.append(
+                JobWarning(
+                    "IMAGE_SLOT_MISSING",
+                    f"the design-reference-writer template places no {', '.join(unplaced)} "
+                    "image slot, so those images are not sent",
+                )
+            )
+        if not any(slots[name] for name in placed if name in slots):
+            raise FailedPrecondition(
+                "the design-reference-writer template places none of the subject's images "
+                "(image slots avatar and references); reset the template or add "
+                "{{ image('avatar') }}",
+                reason="TEMPLATE_HAS_NO_IMAGE_SLOT",
+                metadata={"template": f"promptTemplates/{TemplateKind.DESIGN_REFERENCE_WRITER}"},
+            )
+        spec = {
+            "subject_id": subject.id,
+            "model_id": model.id,
+            "save_on_completion": request.save_on_completion,
+            "template_version": rendered.version,
+            "template_overridden": rendered.overridden,
+            "messages": _messages_spec(rendered),
+            "slots": {name: slots[name] for name in sorted(placed) if name in slots},
+        }
+        job, _created = await self.runner.submit(
+            NewJob(
+                workspace_id=workspace_id,
+                kind=JobKind.DESIGN_NOTES,
+                model_id=model.id,
+                provider_id=model.provider,
+                prompt=rendered.text(),
+                spec=spec,
+                target=f"subjects/{subject.id}",
+                request_id=request.request_id,
+                request_hash=request.fingerprint(),
+                warnings=tuple(warnings),
+            )
+        )
+        return job
+
+    async def _run(self, context: JobContext) -> JobResult:
+        spec = context.spec
+        job = context.job
+        workspace_id = job.workspace_id
+        model = await self.catalog.get(workspace_id, spec["model_id"])
+        writer = writer_of(self.providers, model)
+        images: dict[str, list[SourceImage]] = {}
+        for slot, names in spec["slots"].items():
+            images[slot] = [
+                await self.subjects.assets.load(workspace_id, name, f"{slot}[{index}]")
+                for index, name in enumerate(names)
+            ]
+        messages = tuple(_writer_message(message, images) for message in spec["messages"])
+        await context.progress(JobStage.WRITING, message=f"models/{model.id} is writing")
+
+        async def on_retry(message: str) -> None:
+            await context.warn("PROVIDER_RETRY", message)
+
+        output = await writer.write(
+            WriterRequest(
+                job_id=job.id,
+                provider_model_id=model.provider_model_id,
+                messages=tuple(m for m in messages if m.content()),
+                max_output_tokens=MAX_OUTPUT_TOKENS,
+            ),
+            context.text_delta,
+            on_retry=on_retry,
+        )
+        await context.usage(output.usage or Usage(provider_calls=1))
+        text = clean_notes(output.text)
+        if not text:
+            raise Unavailable(
+                f"models/{model.id} answered with no design notes; try again or pick another "
+                "writer model",
+                reason="WRITER_RETURNED_NO_TEXT",
+                metadata={"model": f"models/{model.id}"},
+            )
+        if spec["save_on_completion"]:
+            await context.progress(JobStage.STORING, message="saving the notes on the subject")
+            saved = await self.subjects.save_design_notes(workspace_id, spec["subject_id"], text)
+            if not saved:
+                await context.warn(
+                    "SUBJECT_DELETED",
+                    f"subjects/{spec['subject_id']} was deleted meanwhile; the notes were "
+                    "not saved",
+                )
+        return JobResult(text=text)
+
+
+def writer_of(providers: dict[str, Provider], model: ModelSpec) -> TextWriter:
+    provider = providers.get(model.provider)
+    if provider is None or provider.writer is None:
+        raise InternalError(
+            f"models/{model.id} names providers/{model.provider}, which has no writer adapter "
+            "in this server; check the server configuration"
+        )
+    return provider.writer
+
+
+_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.DOTALL)
+_QUOTES = (
+    ('"', '"'),
+    ("'", "'"),
+    ("\u201c", "\u201d"),  # curly double quotes
+    ("\u2018", "\u2019"),  # curly single quotes
+    ("\u00ab", "\u00bb"),  # guillemets
+)
+
+
+def clean_notes(text: str) -> str:
+    """Strips what writers wrap their answer in: code fences and surrounding quotes; and
+    collapses runs of blank lines."""
+    text = text.strip()
+    for _ in range(3):
+        before = text
+        fenced = _FENCE.match(text)
+        if fenced:
+            text = fenced.group(1).strip()
+        for opening, closing in _QUOTES:
+            if len(text) >= 2 and text.startswith(opening) and text.endswith(closing):
+                text = text[len(opening) : -len(closing)].strip()
+        if text == before:
+            break
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _messages_spec(rendered: RenderedPrompt) -> list[dict[str, Any]]:
+    return [
+        {
+            "role": message.role,
+            "parts": [
+                {"slot": part.name} if isinstance(part, ImageSlot) else {"text": part}
+                for part in message.parts
+            ],
+        }
+        for message in rendered.messages
+    ]
+
+
+def _writer_message(message: dict[str, Any], images: dict[str, list[SourceImage]]) -> WriterMessage:
+    parts: list[str | SourceImage] = []
+    for part in message["parts"]:
+        if "slot" in part:
+            parts.extend(images.get(part["slot"], []))
+        elif part["text"]:
+            parts.append(part["text"])
+    return WriterMessage(role=message["role"], parts=tuple(parts))
