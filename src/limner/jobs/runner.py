@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from limner.domain.jobs import (
+    ApprovalRequiredEvent,
     CancelledEvent,
     CompletedEvent,
     EventBody,
@@ -40,6 +41,7 @@ from limner.domain.jobs import (
 from limner.errors import (
     Aborted,
     Code,
+    FailedPrecondition,
     InternalError,
     JobNotCancellable,
     LimnerError,
@@ -53,6 +55,19 @@ from limner.jobs.store import JobStore
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[["JobContext"], Awaitable[JobResult]]
+
+
+class AwaitApproval(Exception):
+    """Raised by a handler to pause its job until ``JobRunner.resume`` (ask-first scenes).
+
+    The runner logs ``approval_required``, leaves the job in AWAITING_APPROVAL without a
+    terminal event and ends the task; nothing runs while the job waits.
+    """
+
+    def __init__(self, prompt: str, scene: str = "") -> None:
+        super().__init__(prompt)
+        self.prompt = prompt
+        self.scene = scene
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -387,6 +402,7 @@ class JobRunner:
 
         terminal: EventBody
         state: JobState
+        paused: AwaitApproval | None = None
         try:
             if warnings:
                 # Already on the job row (stored at creation); logged here so the task
@@ -410,6 +426,8 @@ class JobRunner:
                         reason="JOB_TIMEOUT",
                     ) from exc
             terminal, state = CompletedEvent(result), JobState.SUCCEEDED
+        except AwaitApproval as pause:
+            paused = pause
         except asyncio.CancelledError:
             reason = self._cancel_reasons.pop(job.id, None)
             if reason is None or self._stopping:
@@ -426,7 +444,11 @@ class JobRunner:
         reporter.stop()
         # Exactly one terminal event: once the outcome is decided, a late CancelJob can no
         # longer change it (cancel() then reports the job as already ended).
-        writing = asyncio.ensure_future(self._finish(job, terminal, state))
+        if paused is not None:
+            outcome = self._pause(job, paused)
+        else:
+            outcome = self._finish(job, terminal, state)
+        writing = asyncio.ensure_future(outcome)
         while not writing.done():
             try:
                 await asyncio.shield(writing)
@@ -434,6 +456,42 @@ class JobRunner:
                 self._cancel_reasons.pop(job.id, None)
                 self._uncancel()
         writing.result()
+
+    async def _pause(self, job: Job, pause: AwaitApproval) -> None:
+        await self._append(
+            job,
+            [
+                ApprovalRequiredEvent(pause.prompt, pause.scene),
+                ProgressEvent(
+                    Progress(stage=JobStage.AWAITING_APPROVAL, message="waiting for approval")
+                ),
+            ],
+            JobChanges(state=JobState.AWAITING_APPROVAL),
+        )
+
+    async def resume(self, workspace_id: str, job_id: str, spec_update: dict[str, Any]) -> Job:
+        """Starts a job that waits for approval again, with ``spec_update`` merged into its
+        spec (saved with its next event). The sequence continues; watchers keep following."""
+        job = await self.get_job(workspace_id, job_id)
+        if job is None:
+            raise NotFound.resource("job", f"jobs/{job_id}")
+        if job.state is not JobState.AWAITING_APPROVAL or job_id in self._tasks:
+            raise FailedPrecondition(
+                f"jobs/{job_id} is {job.state.value}, not waiting for approval",
+                reason="JOB_NOT_AWAITING_APPROVAL",
+                metadata={"job": f"jobs/{job_id}", "state": job.state.value},
+            )
+        if not self._accepting:
+            raise Unavailable(
+                "the server is shutting down and accepts no new work; retry on another replica",
+                reason="SERVER_SHUTTING_DOWN",
+                retry_after_s=1.0,
+            )
+        job.spec = {**job.spec, **spec_update}
+        job.state = JobState.QUEUED
+        self._live[job.id] = _LiveJob(job.copy(), [])
+        self._start(job)
+        return job.copy()
 
     @staticmethod
     def _uncancel() -> None:

@@ -304,6 +304,7 @@ class _PendingSave:
 _MAX_BATCH = 256
 _ROW_COLUMNS = (
     "state",
+    "spec",
     "progress",
     "result",
     "error",
