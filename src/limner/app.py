@@ -32,10 +32,12 @@ from limner.domain.models import (
 )
 from limner.features.assets import AssetLibrary
 from limner.features.avatars import AvatarFeature
+from limner.features.chats import Chats
 from limner.features.design_notes import DesignNotesFeature
 from limner.features.images import ImageFeature
 from limner.features.jobs import JobQueries
 from limner.features.models import ModelAdmin
+from limner.features.scenes import SceneFeature
 from limner.features.subjects import Subjects
 from limner.features.uploads import Uploads
 from limner.jobs import JobRunner
@@ -43,6 +45,7 @@ from limner.jobs.hub import EventHub
 from limner.jobs.runner import RunnerSettings
 from limner.persistence import Database
 from limner.persistence.assets import SqlAssetRepository
+from limner.persistence.chats import SqlChatRepository
 from limner.persistence.jobs import SqlJobStore
 from limner.persistence.models import SqlImageSettingsRepository, SqlModelRepository
 from limner.persistence.requests import SqlRequestLedger
@@ -202,6 +205,22 @@ class App:
             renderer=renderer,
             providers=self.providers,
         )
+        chats = Chats(
+            repository=SqlChatRepository(database),
+            subjects=subjects,
+            assets=assets,
+            fetcher=fetcher,
+            catalog=catalog,
+        )
+        scenes = SceneFeature(
+            catalog=catalog,
+            runner=runner,
+            chats=chats,
+            images=images,
+            renderer=renderer,
+            providers=self.providers,
+        )
+        chats.scenes = scenes
         await runner.recover()
 
         servicers = Servicers(
@@ -213,7 +232,7 @@ class App:
                 chunk_bytes=settings.assets.chunk_bytes,
                 avatars=avatars,
             ),
-            scenes=SceneServicer(),
+            scenes=SceneServicer(chats=chats, scenes=scenes, jobs=jobs),
             design_references=DesignReferenceServicer(
                 subjects=subjects, design_notes=design_notes, jobs=jobs
             ),

@@ -49,12 +49,6 @@ def all_methods(service: str) -> list[str]:
     return [method.name for method in module.DESCRIPTOR.services_by_name[short].methods]
 
 
-# Word the UNIMPLEMENTED message must use to name the missing feature.
-COMING = {
-    **{("limner.v1.SceneService", name): "scene" for name in all_methods("limner.v1.SceneService")},
-}
-
-
 async def invoke(server, service: str, method: str, request=None, **kwargs) -> list:
     """Calls any RPC with an empty (or given) request; returns the responses."""
     descriptor = method_descriptor(service, method)
@@ -126,46 +120,8 @@ async def test_reflection_can_be_turned_off(make_server):
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-# -- RPCs not built yet ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("service", "method"),
-    sorted(COMING),
-    ids=[f"{s.split('.')[-1]}.{m}" for s, m in sorted(COMING)],
-)
-async def test_unbuilt_rpcs_answer_unimplemented_naming_the_feature(server, service, method):
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await invoke(server, service, method)
-    error = caught.value
-    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
-    message = error.details()
-    assert message != "Method not implemented!"
-    assert method in message
-    assert "not implemented yet" in message
-    assert COMING[(service, method)] in message.lower()
-    info = status_details(error)["ErrorInfo"]
-    assert info.domain == "limner.dev"
-    assert info.reason == "NOT_IMPLEMENTED_YET"
-    assert info.metadata["method"] == method
-    assert info.metadata["feature"] and info.metadata["feature"] in message
-    assert COMING[(service, method)] in info.metadata["feature"]
-
-
-def test_the_unbuilt_list_covers_the_streaming_rpcs_too():
-    streaming = {(s, m) for s, m in COMING if method_descriptor(s, m).server_streaming}
-    assert streaming == {
-        ("limner.v1.SceneService", "GenerateScene"),
-        ("limner.v1.SceneService", "ApproveScene"),
-    }
-
-
-BUILT = [
-    (service, method)
-    for service in SERVICES
-    for method in all_methods(service)
-    if (service, method) not in COMING
-]
+# Every RPC of the v1 surface is implemented.
+BUILT = [(service, method) for service in SERVICES for method in all_methods(service)]
 
 
 @pytest.mark.parametrize(
@@ -226,6 +182,22 @@ def test_built_rpcs_are_the_expected_ones():
                 )
             ),
             *(f"JobService.{m}" for m in ("GetJob", "ListJobs", "WatchJob", "CancelJob")),
+            *(
+                f"SceneService.{m}"
+                for m in (
+                    "CreateChat",
+                    "GetChat",
+                    "ListChats",
+                    "DeleteChat",
+                    "CreateMessage",
+                    "ListMessages",
+                    "GenerateScene",
+                    "GetScene",
+                    "ListScenes",
+                    "ApproveScene",
+                    "RejectScene",
+                )
+            ),
         ]
     )
 

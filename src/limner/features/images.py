@@ -101,7 +101,7 @@ class ImageFeature:
         model, caveats = await self.catalog.resolve(workspace_id, feature, command.model)
         generator(self.providers, model)  # fail before the job exists if unusable
         warnings = [JobWarning("MODEL_CANNOT_SEE_SOURCE", c, "model") for c in caveats]
-        spec = await self._plan(workspace_id, command, model, warnings)
+        spec = await self.plan(workspace_id, command, model, warnings)
         spec.update(command.spec_extra)
         job, _created = await self.runner.submit(
             NewJob(
@@ -120,7 +120,7 @@ class ImageFeature:
         )
         return job
 
-    async def _plan(
+    async def plan(
         self,
         workspace_id: str,
         command: ImageCommand,

@@ -173,3 +173,81 @@ class AvatarCandidateRow(SQLModel, table=True):
     job_id: str = Field(default="", max_length=32)
     prompt: str = Field(default="", sa_column=Column(Text, nullable=False))
     create_time_us: int = Field(sa_type=BigInteger)
+
+
+class ChatRow(SQLModel, table=True):
+    __tablename__ = "chats"
+    __table_args__ = (Index("ix_chats_workspace_created", "workspace_id", "create_time_us"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    workspace_id: str = Field(max_length=128)
+    character_id: str = Field(max_length=32)
+    persona_id: str = Field(default="", max_length=32)
+    background_sha256: str = Field(default="", max_length=64)
+    display_name: str = Field(default="", max_length=256)
+    create_time_us: int = Field(sa_type=BigInteger)
+
+
+class MessageRow(SQLModel, table=True):
+    """A chat's messages; ``position`` orders them within the chat."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_chat_position", "chat_id", "position", unique=True),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    chat_id: str = Field(max_length=32, foreign_key="chats.id", ondelete="CASCADE")
+    workspace_id: str = Field(max_length=128)
+    position: int = Field(sa_type=BigInteger)
+    role: str = Field(max_length=16)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    create_time_us: int = Field(sa_type=BigInteger)
+
+
+class AttachmentRow(SQLModel, table=True):
+    """Images on a message, in ``position`` order. A placeholder has a job and no image."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_message", "message_id", "position"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    message_id: str = Field(max_length=32, foreign_key="messages.id", ondelete="CASCADE")
+    workspace_id: str = Field(max_length=128)
+    position: int = Field(sa_type=BigInteger)
+    sha256: str = Field(default="", max_length=64)
+    job_id: str = Field(default="", max_length=32)
+    scene_id: str = Field(default="", max_length=32)
+    placeholder: bool = False
+    create_time_us: int = Field(sa_type=BigInteger)
+
+
+class SceneRow(SQLModel, table=True):
+    """A scene image for a message, with its provenance."""
+
+    __tablename__ = "scenes"
+    __table_args__ = (
+        Index("ix_scenes_workspace_created", "workspace_id", "create_time_us", "id"),
+        Index("ix_scenes_chat_created", "chat_id", "create_time_us", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    workspace_id: str = Field(max_length=128)
+    chat_id: str = Field(max_length=32)
+    message_id: str = Field(max_length=32)
+    state: str = Field(max_length=32)
+    job_id: str = Field(default="", max_length=32)
+    context_messages: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    writer_model: str = Field(default="", max_length=63)
+    drafted_prompt: str = Field(default="", sa_column=Column(Text, nullable=False))
+    edited_prompt: str = Field(default="", sa_column=Column(Text, nullable=False))
+    image_model: str = Field(default="", max_length=63)
+    seed: int | None = Field(default=None, sa_type=BigInteger)
+    reference_assets: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    template_version: str = Field(default="", max_length=64)
+    result_sha256: str = Field(default="", max_length=64)
+    attachment_id: str = Field(default="", max_length=32)
+    create_time_us: int = Field(sa_type=BigInteger)
+    update_time_us: int = Field(sa_type=BigInteger)

@@ -1,22 +1,157 @@
-"""SceneService: declared now, implemented by the scenes release."""
+"""SceneService: chats, messages and scene images drafted from chat context."""
 
 from __future__ import annotations
 
-from limner.api.servicers._coming import coming_stream, coming_unary
-from limner.v1 import scene_service_pb2_grpc
+from collections.abc import AsyncIterator
+from typing import Any
 
-_FEATURE = "chats and scene images"
+from limner.api import convert
+from limner.api.context import current_workspace
+from limner.api.servicers.jobs import stream_events
+from limner.domain.chats import MessageRole
+from limner.domain.models import SceneMode
+from limner.errors import InvalidArgument
+from limner.features.chats import ChatDraft, Chats, MessageDraft, ReturnedImage
+from limner.features.jobs import JobQueries
+from limner.features.scenes import SceneFeature, SceneRequest
+from limner.v1 import scene_pb2, scene_service_pb2_grpc
+from limner.v1 import scene_service_pb2 as pb
+
+
+def _returned(image: pb.ReturnedImage) -> ReturnedImage:
+    source = image.WhichOneof("source")
+    if source == "content":
+        return ReturnedImage(content=image.content)
+    if source == "data_url":
+        return ReturnedImage(data_url=image.data_url)
+    if source == "url":
+        return ReturnedImage(url=image.url)
+    return ReturnedImage()
 
 
 class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
-    CreateChat = coming_unary("CreateChat", _FEATURE)
-    GetChat = coming_unary("GetChat", _FEATURE)
-    ListChats = coming_unary("ListChats", _FEATURE)
-    DeleteChat = coming_unary("DeleteChat", _FEATURE)
-    CreateMessage = coming_unary("CreateMessage", _FEATURE)
-    ListMessages = coming_unary("ListMessages", _FEATURE)
-    GenerateScene = coming_stream("GenerateScene", _FEATURE)
-    GetScene = coming_unary("GetScene", _FEATURE)
-    ListScenes = coming_unary("ListScenes", _FEATURE)
-    ApproveScene = coming_stream("ApproveScene", _FEATURE)
-    RejectScene = coming_unary("RejectScene", _FEATURE)
+    def __init__(self, *, chats: Chats, scenes: SceneFeature, jobs: JobQueries) -> None:
+        self.chats = chats
+        self.scenes = scenes
+        self.jobs = jobs
+
+    async def CreateChat(
+        self, request: pb.CreateChatRequest, context: Any
+    ) -> pb.CreateChatResponse:
+        if not request.HasField("chat"):
+            raise InvalidArgument.field("chat", "is required", "REQUIRED")
+        chat = request.chat
+        created = await self.chats.create_chat(
+            current_workspace(),
+            ChatDraft(
+                character=chat.character,
+                persona=chat.persona,
+                background_asset=chat.background_asset,
+                display_name=chat.display_name,
+            ),
+            request.request_id,
+        )
+        return pb.CreateChatResponse(chat=convert.chat_pb(created))
+
+    async def GetChat(self, request: pb.GetChatRequest, context: Any) -> pb.GetChatResponse:
+        chat = await self.chats.get_chat(current_workspace(), request.name)
+        return pb.GetChatResponse(chat=convert.chat_pb(chat))
+
+    async def ListChats(self, request: pb.ListChatsRequest, context: Any) -> pb.ListChatsResponse:
+        chats, token = await self.chats.list_chats(
+            current_workspace(), page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListChatsResponse(
+            chats=[convert.chat_pb(c) for c in chats], next_page_token=token
+        )
+
+    async def DeleteChat(
+        self, request: pb.DeleteChatRequest, context: Any
+    ) -> pb.DeleteChatResponse:
+        await self.chats.delete_chat(current_workspace(), request.name)
+        return pb.DeleteChatResponse()
+
+    async def CreateMessage(
+        self, request: pb.CreateMessageRequest, context: Any
+    ) -> pb.CreateMessageResponse:
+        if not request.HasField("message"):
+            raise InvalidArgument.field("message", "is required", "REQUIRED")
+        role: MessageRole | None = None
+        if request.message.role != scene_pb2.MESSAGE_ROLE_UNSPECIFIED:
+            role = convert.enum_from_pb(
+                convert.MESSAGE_ROLES_FROM_PB, request.message.role, "message.role"
+            )
+        created = await self.chats.create_message(
+            current_workspace(),
+            MessageDraft(
+                chat=request.parent,
+                role=role,
+                text=request.message.text,
+                returned_images=tuple(_returned(i) for i in request.returned_images),
+                request_id=request.request_id,
+            ),
+        )
+        return pb.CreateMessageResponse(
+            message=convert.message_pb(created.message), scene=created.scene
+        )
+
+    async def ListMessages(
+        self, request: pb.ListMessagesRequest, context: Any
+    ) -> pb.ListMessagesResponse:
+        messages, token = await self.chats.list_messages(
+            current_workspace(),
+            request.parent,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListMessagesResponse(
+            messages=[convert.message_pb(m) for m in messages], next_page_token=token
+        )
+
+    async def GenerateScene(
+        self, request: pb.GenerateSceneRequest, context: Any
+    ) -> AsyncIterator[pb.GenerateSceneResponse]:
+        mode: SceneMode | None = None
+        if request.mode:
+            mode = convert.enum_from_pb(convert.SCENE_MODES_FROM_PB, request.mode, "mode")
+        job = await self.scenes.generate(
+            current_workspace(),
+            SceneRequest(
+                message=request.message,
+                prompt=request.prompt,
+                mode=mode,
+                request_id=request.request_id,
+            ),
+        )
+        async for event in stream_events(self.jobs, job.id):
+            yield pb.GenerateSceneResponse(event=event)
+
+    async def GetScene(self, request: pb.GetSceneRequest, context: Any) -> pb.GetSceneResponse:
+        scene = await self.scenes.get(current_workspace(), request.name)
+        return pb.GetSceneResponse(scene=convert.scene_pb(scene))
+
+    async def ListScenes(
+        self, request: pb.ListScenesRequest, context: Any
+    ) -> pb.ListScenesResponse:
+        scenes, token = await self.scenes.list_scenes(
+            current_workspace(),
+            chat=request.chat,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListScenesResponse(
+            scenes=[convert.scene_pb(s) for s in scenes], next_page_token=token
+        )
+
+    async def ApproveScene(
+        self, request: pb.ApproveSceneRequest, context: Any
+    ) -> AsyncIterator[pb.ApproveSceneResponse]:
+        job, after = await self.scenes.approve(current_workspace(), request.name, request.prompt)
+        async for event in stream_events(self.jobs, job.id, after):
+            yield pb.ApproveSceneResponse(event=event)
+
+    async def RejectScene(
+        self, request: pb.RejectSceneRequest, context: Any
+    ) -> pb.RejectSceneResponse:
+        scene = await self.scenes.reject(current_workspace(), request.name)
+        return pb.RejectSceneResponse(scene=convert.scene_pb(scene))

@@ -1,0 +1,579 @@
+"""Chats, their messages and attachments, and scenes.
+
+Each public method is one transaction. A message and its idempotency key are written
+together, and its position in the chat is taken inside the same transaction (with the chat
+row locked on PostgreSQL), so concurrent appends to one chat get distinct, gap-free places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from limner import paging as pagination
+from limner.domain.chats import Attachment, Chat, Message, MessageRole, Scene, SceneState
+from limner.persistence.database import Database
+from limner.persistence.requests import find_request, remember_request
+from limner.persistence.tables import AttachmentRow, ChatRow, MessageRow, SceneRow
+from limner.persistence.timeutil import from_us, to_us
+
+_CHAT = ChatRow.__table__  # type: ignore[attr-defined]
+_MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
+_ATTACHMENT = AttachmentRow.__table__  # type: ignore[attr-defined]
+_SCENE = SceneRow.__table__  # type: ignore[attr-defined]
+
+T = TypeVar("T")
+CREATE_CHAT = "CreateChat"
+CREATE_MESSAGE = "CreateMessage"
+SCENE_FIELDS = frozenset(
+    {
+        "state",
+        "job_id",
+        "context_messages",
+        "writer_model",
+        "drafted_prompt",
+        "edited_prompt",
+        "image_model",
+        "seed",
+        "reference_assets",
+        "template_version",
+        "result_asset",
+        "attachment_id",
+    }
+)
+
+
+def _now_us() -> int:
+    return to_us(datetime.now(UTC))
+
+
+class SqlChatRepository:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    # -- chats -------------------------------------------------------------------------
+
+    async def create_chat(
+        self, chat: Chat, *, request_id: str, request_hash: str
+    ) -> tuple[Chat | None, bool]:
+        def create(connection: Connection) -> tuple[Chat | None, bool]:
+            if request_id:
+                earlier = find_request(
+                    connection,
+                    workspace_id=chat.workspace_id,
+                    request_id=request_id,
+                    method=CREATE_CHAT,
+                    request_hash=request_hash,
+                )
+                if earlier is not None:
+                    found = _chat(connection, chat.workspace_id, earlier.removeprefix("chats/"))
+                    return found, False
+            connection.execute(
+                insert(_CHAT).values(
+                    id=chat.id,
+                    workspace_id=chat.workspace_id,
+                    character_id=chat.character_id,
+                    persona_id=chat.persona_id,
+                    background_sha256=chat.background_asset.removeprefix("assets/"),
+                    display_name=chat.display_name,
+                    create_time_us=to_us(chat.create_time),
+                )
+            )
+            if request_id:
+                remember_request(
+                    connection,
+                    workspace_id=chat.workspace_id,
+                    request_id=request_id,
+                    method=CREATE_CHAT,
+                    request_hash=request_hash,
+                    resource_name=chat.name,
+                    now_us=to_us(chat.create_time),
+                )
+            return chat, True
+
+        return await self._idempotent(create, request_id)
+
+    async def get_chat(self, workspace_id: str, chat_id: str) -> Chat | None:
+        return await self.db.run(lambda c: _chat(c, workspace_id, chat_id))
+
+    async def list_chats(
+        self, workspace_id: str, *, page_size: int, page_token: str
+    ) -> tuple[list[Chat], str]:
+        size = pagination.page_size(page_size)
+        query = {"list": "chats"}
+        position = pagination.decode(page_token, query, (int, str))
+        statement = select(_CHAT).where(_CHAT.c.workspace_id == workspace_id)
+        if position is not None:
+            created, last_id = position
+            statement = statement.where(
+                or_(
+                    _CHAT.c.create_time_us < created,
+                    and_(_CHAT.c.create_time_us == created, _CHAT.c.id < last_id),
+                )
+            )
+        statement = statement.order_by(_CHAT.c.create_time_us.desc(), _CHAT.c.id.desc()).limit(
+            size + 1
+        )
+
+        def read(connection: Connection) -> tuple[list[Chat], str]:
+            rows = connection.execute(statement).all()
+            token = ""
+            if len(rows) > size:
+                rows = rows[:size]
+                token = pagination.encode([rows[-1].create_time_us, rows[-1].id], query)
+            return [_chat_from_row(row) for row in rows], token
+
+        return await self.db.run(read)
+
+    async def delete_chat(self, workspace_id: str, chat_id: str) -> bool:
+        """Deletes the chat, its messages, their attachments and its scenes (the images
+        stay as assets)."""
+
+        def remove(connection: Connection) -> bool:
+            if _chat(connection, workspace_id, chat_id) is None:
+                return False
+            messages = select(_MESSAGE.c.id).where(_MESSAGE.c.chat_id == chat_id)
+            connection.execute(delete(_ATTACHMENT).where(_ATTACHMENT.c.message_id.in_(messages)))
+            connection.execute(delete(_MESSAGE).where(_MESSAGE.c.chat_id == chat_id))
+            connection.execute(delete(_SCENE).where(_SCENE.c.chat_id == chat_id))
+            connection.execute(delete(_CHAT).where(_CHAT.c.id == chat_id))
+            return True
+
+        return await self.db.run(remove, write=True)
+
+    # -- messages ----------------------------------------------------------------------
+
+    async def create_message(
+        self, message: Message, *, request_id: str, request_hash: str
+    ) -> tuple[Message | None, bool]:
+        """Appends ``message`` (with its attachments) at the end of its chat, or returns
+        the message an earlier request with the same ``request_id`` made (``False``;
+        ``None`` if it was deleted since). ``None, True`` when the chat is gone."""
+        workspace_id = message.workspace_id
+
+        def create(connection: Connection) -> tuple[Message | None, bool]:
+            if request_id:
+                earlier = find_request(
+                    connection,
+                    workspace_id=workspace_id,
+                    request_id=request_id,
+                    method=CREATE_MESSAGE,
+                    request_hash=request_hash,
+                )
+                if earlier is not None:
+                    _, chat_id, _, message_id = earlier.split("/")
+                    return _message(connection, workspace_id, chat_id, message_id), False
+            chat = _chat_row(connection, workspace_id, message.chat_id, lock=True)
+            if chat is None:
+                return None, True
+            position = connection.execute(
+                select(func.coalesce(func.max(_MESSAGE.c.position), -1)).where(
+                    _MESSAGE.c.chat_id == message.chat_id
+                )
+            ).scalar_one()
+            created_us = to_us(message.create_time)
+            connection.execute(
+                insert(_MESSAGE).values(
+                    id=message.id,
+                    chat_id=message.chat_id,
+                    workspace_id=workspace_id,
+                    position=int(position) + 1,
+                    role=message.role.value,
+                    text=message.text,
+                    create_time_us=created_us,
+                )
+            )
+            for index, attachment in enumerate(message.attachments):
+                connection.execute(
+                    insert(_ATTACHMENT).values(
+                        **_attachment_values(attachment, message.id, workspace_id),
+                        position=index,
+                        create_time_us=created_us,
+                    )
+                )
+            if request_id:
+                remember_request(
+                    connection,
+                    workspace_id=workspace_id,
+                    request_id=request_id,
+                    method=CREATE_MESSAGE,
+                    request_hash=request_hash,
+                    resource_name=message.name,
+                    now_us=created_us,
+                )
+            return message, True
+
+        return await self._idempotent(create, request_id)
+
+    async def find_message_request(
+        self, workspace_id: str, request_id: str, request_hash: str
+    ) -> str | None:
+        """The message an earlier CreateMessage with this key made (its name), or ``None``;
+        raises ``RequestIdConflict`` for a key used for something else."""
+        return await self.db.run(
+            lambda c: find_request(
+                c,
+                workspace_id=workspace_id,
+                request_id=request_id,
+                method=CREATE_MESSAGE,
+                request_hash=request_hash,
+            )
+        )
+
+    async def get_message(self, workspace_id: str, chat_id: str, message_id: str) -> Message | None:
+        return await self.db.run(lambda c: _message(c, workspace_id, chat_id, message_id))
+
+    async def list_messages(
+        self, workspace_id: str, chat_id: str, *, page_size: int, page_token: str
+    ) -> tuple[list[Message], str]:
+        size = pagination.page_size(page_size)
+        query = {"list": "messages", "chat": chat_id}
+        position = pagination.decode(page_token, query, (int,))
+        statement = select(_MESSAGE).where(
+            _MESSAGE.c.workspace_id == workspace_id, _MESSAGE.c.chat_id == chat_id
+        )
+        if position is not None:
+            statement = statement.where(_MESSAGE.c.position > position[0])
+        statement = statement.order_by(_MESSAGE.c.position).limit(size + 1)
+
+        def read(connection: Connection) -> tuple[list[Message], str]:
+            rows = connection.execute(statement).all()
+            token = ""
+            if len(rows) > size:
+                rows = rows[:size]
+                token = pagination.encode([int(rows[-1].position)], query)
+            return _messages_from_rows(connection, rows), token
+
+        return await self.db.run(read)
+
+    async def context_window(
+        self, workspace_id: str, chat_id: str, message_id: str, size: int
+    ) -> list[Message]:
+        """The message and the ones before it that a writer reads, oldest first: at most
+        ``size`` messages, system messages and empty ones skipped (the target itself is
+        always included)."""
+
+        def read(connection: Connection) -> list[Message]:
+            target = connection.execute(
+                select(_MESSAGE.c.position).where(
+                    _MESSAGE.c.workspace_id == workspace_id,
+                    _MESSAGE.c.chat_id == chat_id,
+                    _MESSAGE.c.id == message_id,
+                )
+            ).one_or_none()
+            if target is None:
+                return []
+            rows = connection.execute(
+                select(_MESSAGE)
+                .where(
+                    _MESSAGE.c.chat_id == chat_id,
+                    _MESSAGE.c.position <= target.position,
+                    or_(
+                        _MESSAGE.c.id == message_id,
+                        and_(
+                            _MESSAGE.c.role != MessageRole.SYSTEM.value,
+                            _MESSAGE.c.text != "",
+                        ),
+                    ),
+                )
+                .order_by(_MESSAGE.c.position.desc())
+                .limit(size)
+            ).all()
+            return list(reversed(_messages_from_rows(connection, rows)))
+
+        return await self.db.run(read)
+
+    # -- attachments -------------------------------------------------------------------
+
+    async def put_attachment(
+        self, workspace_id: str, message_id: str, attachment: Attachment, *, overwrite: bool
+    ) -> bool:
+        """Adds an attachment at the end of the message, or (``overwrite``) replaces the
+        one with the same id in place. Without ``overwrite`` an existing one is kept (a
+        late placeholder never hides a finished image). ``False`` if the message is gone."""
+
+        def put(connection: Connection) -> bool:
+            exists = connection.execute(
+                select(_MESSAGE.c.id).where(
+                    _MESSAGE.c.workspace_id == workspace_id, _MESSAGE.c.id == message_id
+                )
+            ).one_or_none()
+            if exists is None:
+                return False
+            current = connection.execute(
+                select(_ATTACHMENT.c.id).where(_ATTACHMENT.c.id == attachment.id)
+            ).one_or_none()
+            values = _attachment_values(attachment, message_id, workspace_id)
+            if current is not None:
+                if overwrite:
+                    connection.execute(
+                        update(_ATTACHMENT).where(_ATTACHMENT.c.id == attachment.id).values(values)
+                    )
+                return True
+            position = connection.execute(
+                select(func.coalesce(func.max(_ATTACHMENT.c.position), -1)).where(
+                    _ATTACHMENT.c.message_id == message_id
+                )
+            ).scalar_one()
+            connection.execute(
+                insert(_ATTACHMENT).values(
+                    **values, position=int(position) + 1, create_time_us=_now_us()
+                )
+            )
+            return True
+
+        try:
+            return await self.db.run(put, write=True)
+        except IntegrityError:
+            # A concurrent put of the same attachment won; apply ours on top if asked to.
+            return await self.db.run(put, write=True)
+
+    async def remove_placeholder(self, workspace_id: str, attachment_id: str) -> None:
+        """Removes the attachment if it is still a placeholder."""
+        statement = delete(_ATTACHMENT).where(
+            _ATTACHMENT.c.workspace_id == workspace_id,
+            _ATTACHMENT.c.id == attachment_id,
+            _ATTACHMENT.c.placeholder.is_(True),
+        )
+        await self.db.run(lambda c: c.execute(statement), write=True)
+
+    # -- scenes ------------------------------------------------------------------------
+
+    async def create_scene(self, scene: Scene) -> Scene:
+        await self.db.run(
+            lambda c: c.execute(insert(_SCENE).values(**_scene_values(scene))), write=True
+        )
+        return scene
+
+    async def get_scene(self, workspace_id: str, scene_id: str) -> Scene | None:
+        statement = select(_SCENE).where(
+            _SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id
+        )
+        row = await self.db.run(lambda c: c.execute(statement).one_or_none())
+        return None if row is None else _scene_from_row(row)
+
+    async def first_scene_of(self, workspace_id: str, message_id: str) -> Scene | None:
+        statement = (
+            select(_SCENE)
+            .where(_SCENE.c.workspace_id == workspace_id, _SCENE.c.message_id == message_id)
+            .order_by(_SCENE.c.create_time_us, _SCENE.c.id)
+            .limit(1)
+        )
+        row = await self.db.run(lambda c: c.execute(statement).one_or_none())
+        return None if row is None else _scene_from_row(row)
+
+    async def list_scenes(
+        self, workspace_id: str, *, chat_id: str, page_size: int, page_token: str
+    ) -> tuple[list[Scene], str]:
+        size = pagination.page_size(page_size)
+        query = {"list": "scenes", "chat": chat_id}
+        position = pagination.decode(page_token, query, (int, str))
+        statement = select(_SCENE).where(_SCENE.c.workspace_id == workspace_id)
+        if chat_id:
+            statement = statement.where(_SCENE.c.chat_id == chat_id)
+        if position is not None:
+            created, last_id = position
+            statement = statement.where(
+                or_(
+                    _SCENE.c.create_time_us < created,
+                    and_(_SCENE.c.create_time_us == created, _SCENE.c.id < last_id),
+                )
+            )
+        statement = statement.order_by(_SCENE.c.create_time_us.desc(), _SCENE.c.id.desc()).limit(
+            size + 1
+        )
+
+        def read(connection: Connection) -> tuple[list[Scene], str]:
+            rows = connection.execute(statement).all()
+            token = ""
+            if len(rows) > size:
+                rows = rows[:size]
+                token = pagination.encode([rows[-1].create_time_us, rows[-1].id], query)
+            return [_scene_from_row(row) for row in rows], token
+
+        return await self.db.run(read)
+
+    async def update_scene(
+        self, workspace_id: str, scene_id: str, changes: dict[str, Any]
+    ) -> Scene | None:
+        """Sets scene fields (names of ``Scene``); ``None`` when the scene is gone."""
+        unknown = set(changes) - SCENE_FIELDS
+        if unknown:
+            raise ValueError(f"not scene fields: {sorted(unknown)}")
+        values = dict(changes)
+        if "state" in values:
+            values["state"] = SceneState(values["state"]).value
+        if "result_asset" in values:
+            values["result_sha256"] = values.pop("result_asset").removeprefix("assets/")
+        for name in ("context_messages", "reference_assets"):
+            if name in values:
+                values[name] = list(values[name])
+        values["update_time_us"] = _now_us()
+
+        def change(connection: Connection) -> Scene | None:
+            result = connection.execute(
+                update(_SCENE)
+                .where(_SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id)
+                .values(**values)
+            )
+            if result.rowcount == 0:
+                return None
+            row = connection.execute(select(_SCENE).where(_SCENE.c.id == scene_id)).one()
+            return _scene_from_row(row)
+
+        return await self.db.run(change, write=True)
+
+    async def delete_scene(self, workspace_id: str, scene_id: str) -> None:
+        statement = delete(_SCENE).where(
+            _SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id
+        )
+        await self.db.run(lambda c: c.execute(statement), write=True)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _idempotent(self, work: Callable[[Connection], T], request_id: str) -> T:
+        try:
+            return await self.db.run(work, write=True)
+        except IntegrityError:
+            if not request_id:
+                raise
+            # A concurrent request with the same key won; return what it made.
+            return await self.db.run(work, write=True)
+
+
+def _chat_row(
+    connection: Connection, workspace_id: str, chat_id: str, *, lock: bool = False
+) -> Any:
+    statement = select(_CHAT).where(_CHAT.c.workspace_id == workspace_id, _CHAT.c.id == chat_id)
+    if lock:
+        statement = statement.with_for_update()
+    return connection.execute(statement).one_or_none()
+
+
+def _chat(connection: Connection, workspace_id: str, chat_id: str) -> Chat | None:
+    row = _chat_row(connection, workspace_id, chat_id)
+    return None if row is None else _chat_from_row(row)
+
+
+def _chat_from_row(row: Any) -> Chat:
+    return Chat(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        character_id=row.character_id,
+        persona_id=row.persona_id,
+        background_asset=f"assets/{row.background_sha256}" if row.background_sha256 else "",
+        display_name=row.display_name,
+        create_time=from_us(row.create_time_us),
+    )
+
+
+def _message(
+    connection: Connection, workspace_id: str, chat_id: str, message_id: str
+) -> Message | None:
+    row = connection.execute(
+        select(_MESSAGE).where(
+            _MESSAGE.c.workspace_id == workspace_id,
+            _MESSAGE.c.chat_id == chat_id,
+            _MESSAGE.c.id == message_id,
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return _messages_from_rows(connection, [row])[0]
+
+
+def _messages_from_rows(connection: Connection, rows: Sequence[Any]) -> list[Message]:
+    attachments: dict[str, list[Attachment]] = {}
+    if rows:
+        found = connection.execute(
+            select(_ATTACHMENT)
+            .where(_ATTACHMENT.c.message_id.in_([row.id for row in rows]))
+            .order_by(_ATTACHMENT.c.message_id, _ATTACHMENT.c.position, _ATTACHMENT.c.id)
+        ).all()
+        for item in found:
+            attachments.setdefault(item.message_id, []).append(
+                Attachment(
+                    id=item.id,
+                    asset=f"assets/{item.sha256}" if item.sha256 else "",
+                    job_id=item.job_id,
+                    scene_id=item.scene_id,
+                    placeholder=bool(item.placeholder),
+                )
+            )
+    return [
+        Message(
+            id=row.id,
+            chat_id=row.chat_id,
+            workspace_id=row.workspace_id,
+            role=MessageRole(row.role),
+            text=row.text,
+            create_time=from_us(row.create_time_us),
+            attachments=tuple(attachments.get(row.id, [])),
+        )
+        for row in rows
+    ]
+
+
+def _attachment_values(
+    attachment: Attachment, message_id: str, workspace_id: str
+) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "message_id": message_id,
+        "workspace_id": workspace_id,
+        "sha256": attachment.asset.removeprefix("assets/"),
+        "job_id": attachment.job_id,
+        "scene_id": attachment.scene_id,
+        "placeholder": attachment.placeholder,
+    }
+
+
+def _scene_values(scene: Scene) -> dict[str, Any]:
+    return {
+        "id": scene.id,
+        "workspace_id": scene.workspace_id,
+        "chat_id": scene.chat_id,
+        "message_id": scene.message_id,
+        "state": scene.state.value,
+        "job_id": scene.job_id,
+        "context_messages": list(scene.context_messages),
+        "writer_model": scene.writer_model,
+        "drafted_prompt": scene.drafted_prompt,
+        "edited_prompt": scene.edited_prompt,
+        "image_model": scene.image_model,
+        "seed": scene.seed,
+        "reference_assets": list(scene.reference_assets),
+        "template_version": scene.template_version,
+        "result_sha256": scene.result_asset.removeprefix("assets/"),
+        "attachment_id": scene.attachment_id,
+        "create_time_us": to_us(scene.create_time),
+        "update_time_us": to_us(scene.update_time),
+    }
+
+
+def _scene_from_row(row: Any) -> Scene:
+    return Scene(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        chat_id=row.chat_id,
+        message_id=row.message_id,
+        state=SceneState(row.state),
+        job_id=row.job_id,
+        context_messages=tuple(row.context_messages or ()),
+        writer_model=row.writer_model,
+        drafted_prompt=row.drafted_prompt,
+        edited_prompt=row.edited_prompt,
+        image_model=row.image_model,
+        seed=row.seed,
+        reference_assets=tuple(row.reference_assets or ()),
+        template_version=row.template_version,
+        result_asset=f"assets/{row.result_sha256}" if row.result_sha256 else "",
+        attachment_id=row.attachment_id,
+        create_time=from_us(row.create_time_us),
+        update_time=from_us(row.update_time_us),
+    )
