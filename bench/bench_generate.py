@@ -687,8 +687,13 @@ def main() -> int:
     parser.add_argument(
         "--provider-slots",
         type=int,
-        default=4,
-        help="the provider's max concurrent jobs on the server (Limner's default: 4)",
+        default=32,
+        help=(
+            "the provider's max concurrent jobs on the server. The in-process provider "
+            "answers at once, so it gets as many slots as the client has streams and the "
+            "figures measure Limner, not its per-provider queue (whose production default, "
+            "4, suits real providers; pass --provider-slots 4 to measure with it)"
+        ),
     )
     parser.add_argument(
         "--database-url",
