@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from typing import Any
 
-from limner.domain.images import SourceImage
-from limner.domain.jobs import Job, JobKind, JobResult, JobStage, JobWarning, Usage
-from limner.domain.models import Feature, ModelSpec
+from limner.domain.jobs import Job, JobKind, JobResult, JobStage, JobWarning
+from limner.domain.models import Feature
 from limner.domain.subjects import Subject
 from limner.errors import (
     FailedPrecondition,
-    InternalError,
     PreconditionViolation,
     Unavailable,
 )
+from limner.features import writing
 from limner.features.avatars import subject_values
 from limner.features.subjects import Subjects
 from limner.jobs import JobContext, JobRunner, NewJob
-from limner.prompts.api import ImageSlot, PromptRenderer, RenderedPrompt, TemplateKind
-from limner.providers import Provider, TextWriter
-from limner.providers.base import WriterMessage, WriterRequest
+from limner.prompts.api import PromptRenderer, TemplateKind
+from limner.providers import Provider
 from limner.registry import ModelCatalog
 
 MAX_OUTPUT_TOKENS = 1024
@@ -78,7 +74,7 @@ class DesignNotesFeature:
         model, _caveats = await self.catalog.resolve(
             workspace_id, Feature.DESIGN_REFERENCE_WRITER, request.model, field="model"
         )
-        writer_of(self.providers, model)  # fail before the job exists if unusable
+        writing.writer_of(self.providers, model)  # fail before the job exists if unusable
         anchors = subject.identity_anchors()
         if not anchors:
             raise FailedPrecondition(
@@ -139,7 +135,7 @@ class DesignNotesFeature:
             "save_on_completion": request.save_on_completion,
             "template_version": rendered.version,
             "template_overridden": rendered.overridden,
-            "messages": _messages_spec(rendered),
+            "messages": writing.messages_spec(rendered),
             "slots": {name: slots[name] for name in sorted(placed) if name in slots},
         }
         job, _created = await self.runner.submit(
@@ -163,31 +159,17 @@ class DesignNotesFeature:
         job = context.job
         workspace_id = job.workspace_id
         model = await self.catalog.get(workspace_id, spec["model_id"])
-        writer = writer_of(self.providers, model)
-        images: dict[str, list[SourceImage]] = {}
-        for slot, names in spec["slots"].items():
-            images[slot] = [
-                await self.subjects.assets.load(workspace_id, name, f"{slot}[{index}]")
-                for index, name in enumerate(names)
-            ]
-        messages = tuple(_writer_message(message, images) for message in spec["messages"])
-        await context.progress(JobStage.WRITING, message=f"models/{model.id} is writing")
-
-        async def on_retry(message: str) -> None:
-            await context.warn("PROVIDER_RETRY", message)
-
-        output = await writer.write(
-            WriterRequest(
-                job_id=job.id,
-                provider_model_id=model.provider_model_id,
-                messages=tuple(m for m in messages if m.content()),
-                max_output_tokens=MAX_OUTPUT_TOKENS,
-            ),
-            context.text_delta,
-            on_retry=on_retry,
+        writer = writing.writer_of(self.providers, model)
+        output = await writing.write(
+            context,
+            model=model,
+            writer=writer,
+            assets=self.subjects.assets,
+            messages=spec["messages"],
+            slots=spec["slots"],
+            max_output_tokens=MAX_OUTPUT_TOKENS,
         )
-        await context.usage(output.usage or Usage(provider_calls=1))
-        text = clean_notes(output.text)
+        text = writing.clean_text(output.text)
         if not text:
             raise Unavailable(
                 f"models/{model.id} answered with no design notes; try again or pick another "
@@ -205,63 +187,3 @@ class DesignNotesFeature:
                     "not saved",
                 )
         return JobResult(text=text)
-
-
-def writer_of(providers: dict[str, Provider], model: ModelSpec) -> TextWriter:
-    provider = providers.get(model.provider)
-    if provider is None or provider.writer is None:
-        raise InternalError(
-            f"models/{model.id} names providers/{model.provider}, which has no writer adapter "
-            "in this server; check the server configuration"
-        )
-    return provider.writer
-
-
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_QUOTES = (
-    ('"', '"'),
-    ("'", "'"),
-    ("\u201c", "\u201d"),  # curly double quotes
-    ("\u2018", "\u2019"),  # curly single quotes
-    ("\u00ab", "\u00bb"),  # guillemets
-)
-
-
-def clean_notes(text: str) -> str:
-    """Strips what writers wrap their answer in: code fences and surrounding quotes; and
-    collapses runs of blank lines."""
-    text = text.strip()
-    for _ in range(3):
-        before = text
-        fenced = _FENCE.match(text)
-        if fenced:
-            text = fenced.group(1).strip()
-        for opening, closing in _QUOTES:
-            if len(text) >= 2 and text.startswith(opening) and text.endswith(closing):
-                text = text[len(opening) : -len(closing)].strip()
-        if text == before:
-            break
-    return re.sub(r"\n{3,}", "\n\n", text)
-
-
-def _messages_spec(rendered: RenderedPrompt) -> list[dict[str, Any]]:
-    return [
-        {
-            "role": message.role,
-            "parts": [
-                {"slot": part.name} if isinstance(part, ImageSlot) else {"text": part}
-                for part in message.parts
-            ],
-        }
-        for message in rendered.messages
-    ]
-
-
-def _writer_message(message: dict[str, Any], images: dict[str, list[SourceImage]]) -> WriterMessage:
-    parts: list[str | SourceImage] = []
-    for part in message["parts"]:
-        if "slot" in part:
-            parts.extend(images.get(part["slot"], []))
-        elif part["text"]:
-            parts.append(part["text"])
-    return WriterMessage(role=message["role"], parts=tuple(parts))

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from limner.domain.chats import Attachment, Chat, Message, MessageRole, Scene, SceneState
-from limner.domain.images import MAX_PROMPT_CHARS, SourceImage
-from limner.domain.jobs import Job, JobKind, JobResult, JobStage, JobState, JobWarning, Usage
+from limner.domain.images import MAX_PROMPT_CHARS
+from limner.domain.jobs import Job, JobKind, JobResult, JobState, JobWarning
 from limner.domain.models import Feature, ModelSpec, SceneMode
 from limner.domain.subjects import Subject
 from limner.errors import (
@@ -36,13 +36,12 @@ from limner.errors import (
     PreconditionViolation,
     Unavailable,
 )
+from limner.features import writing
 from limner.features.chats import Chats, parse_message_name
-from limner.features.design_notes import clean_notes, writer_of
 from limner.features.images import ImageCommand, ImageFeature, generator
 from limner.jobs import AwaitApproval, JobContext, JobRunner, NewJob
-from limner.prompts.api import ImageSlot, PromptRenderer, RenderedPrompt, TemplateKind
+from limner.prompts.api import PromptRenderer, TemplateKind
 from limner.providers import Provider
-from limner.providers.base import WriterMessage, WriterRequest
 from limner.registry import ModelCatalog
 
 MAX_OUTPUT_TOKENS = 1024
@@ -217,7 +216,7 @@ class SceneFeature:
             writer_model, _ = await self.catalog.resolve(
                 workspace_id, Feature.SCENE_WRITER, field="scene_writer_model"
             )
-            writer_of(self.providers, writer_model)
+            writing.writer_of(self.providers, writer_model)
         image_model, caveats = await self.catalog.resolve(
             workspace_id, Feature.SCENE_IMAGE, field="scene_image_model"
         )
@@ -294,7 +293,7 @@ class SceneFeature:
                 _writer_values(character, persona, chat, window, directive),
             )
             template_version = rendered.version
-            writer_messages = _messages_spec(rendered)
+            writer_messages = writing.messages_spec(rendered)
             placed = set(rendered.image_slots())
             unplaced = [s for s, names in slots.items() if names and s not in placed]
             if unplaced:
@@ -473,30 +472,16 @@ class SceneFeature:
         job = context.job
         workspace_id = job.workspace_id
         model = await self.catalog.get(workspace_id, spec["writer_model_id"])
-        writer = writer_of(self.providers, model)
-        images: dict[str, list[SourceImage]] = {}
-        for slot, names in spec["writer_slots"].items():
-            images[slot] = [
-                await self.assets.load(workspace_id, name, f"{slot}[{index}]")
-                for index, name in enumerate(names)
-            ]
-        messages = tuple(_writer_message(m, images) for m in spec["writer_messages"])
-        await context.progress(JobStage.WRITING, message=f"models/{model.id} is writing")
-
-        async def on_retry(message: str) -> None:
-            await context.warn("PROVIDER_RETRY", message)
-
-        output = await writer.write(
-            WriterRequest(
-                job_id=job.id,
-                provider_model_id=model.provider_model_id,
-                messages=tuple(m for m in messages if m.content()),
-                max_output_tokens=MAX_OUTPUT_TOKENS,
-            ),
-            context.text_delta,
-            on_retry=on_retry,
+        writer = writing.writer_of(self.providers, model)
+        output = await writing.write(
+            context,
+            model=model,
+            writer=writer,
+            assets=self.assets,
+            messages=spec["writer_messages"],
+            slots=spec["writer_slots"],
+            max_output_tokens=MAX_OUTPUT_TOKENS,
         )
-        await context.usage(output.usage or Usage(provider_calls=1))
         prompt = clean_scene_prompt(output.text)
         if not prompt:
             raise Unavailable(
@@ -590,29 +575,6 @@ def _writer_values(
     }
 
 
-def _messages_spec(rendered: RenderedPrompt) -> list[dict[str, Any]]:
-    return [
-        {
-            "role": message.role,
-            "parts": [
-                {"slot": part.name} if isinstance(part, ImageSlot) else {"text": part}
-                for part in message.parts
-            ],
-        }
-        for message in rendered.messages
-    ]
-
-
-def _writer_message(message: dict[str, Any], images: dict[str, list[SourceImage]]) -> WriterMessage:
-    parts: list[str | SourceImage] = []
-    for part in message["parts"]:
-        if "slot" in part:
-            parts.extend(images.get(part["slot"], []))
-        elif part["text"]:
-            parts.append(part["text"])
-    return WriterMessage(role=message["role"], parts=tuple(parts))
-
-
 # -- render references ---------------------------------------------------------------------
 
 
@@ -678,10 +640,10 @@ _EXPLANATION = re.compile(
 def clean_scene_prompt(text: str) -> str:
     """Exactly one prompt from what a writer returned: no code fences, no surrounding
     quotes, no "Here is the prompt:" preamble, no trailing explanation, no ``<img>`` tags."""
-    text = clean_notes(_IMG_TAG.sub(" ", text))
+    text = writing.clean_text(_IMG_TAG.sub(" ", text))
     for _ in range(3):
         before = text
-        text = clean_notes(_PREAMBLE.sub("", text, count=1))
+        text = writing.clean_text(_PREAMBLE.sub("", text, count=1))
         if text == before:
             break
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
