@@ -1,5 +1,5 @@
 # Limner: the two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: demo serve test check unit gen bench clean
+.PHONY: demo serve test check unit gen bench bench-http clean
 .PHONY: clients check-docker
 
 demo:  ## install, then generate and edit an image through the API with live progress
@@ -33,6 +33,10 @@ gen:  ## regenerate vendored protos and stubs after editing proto/
 bench:  ## end-to-end GenerateImage benchmark against a bare grpc.aio ceiling
 	scripts/install --dev
 	.venv/bin/python bench/bench_generate.py
+
+bench-http:  ## GenerateImage over HTTP against the fake OpenAI server, httpx vs aiohttp transport
+	scripts/install --dev
+	.venv/bin/python bench/bench_http.py
 
 clients:  ## the Go and TypeScript client suites, grpcurl and grpc-health-probe against a real server
 	scripts/install --dev

@@ -60,9 +60,23 @@ from limner.providers import (
     ProviderContext,
 )
 from limner.registry import ModelCatalog
-from limner.settings import ProviderSettings, Settings
+from limner.settings import HttpSettings, ProviderSettings, Settings
 
 log = logging.getLogger("limner")
+
+
+def http_client(settings: HttpSettings) -> httpx.AsyncClient:
+    """The shared client; ``transport = "aiohttp"`` keeps the httpx API over aiohttp."""
+    limits = httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_keepalive_connections,
+    )
+    transport: httpx.AsyncBaseTransport | None = None
+    if settings.transport == "aiohttp":
+        from limner.providers.http import aiohttp_transport
+
+        transport = aiohttp_transport(limits)
+    return httpx.AsyncClient(limits=limits, follow_redirects=False, transport=transport)
 
 
 def configured_models(settings: Settings) -> list[ModelSpec]:
@@ -120,17 +134,19 @@ class App:
         await database.migrate()
 
         # One connection pool for every provider call and result download.
-        self.http = http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            follow_redirects=False,
-        )
+        self.http = http = http_client(settings.http)
+        # Shared by every provider: how many answers are read and parsed at once.
+        answers = settings.http.max_answers_in_memory
+        answer_gate = asyncio.Semaphore(answers) if answers > 0 else None
         sections = self._provider_sections()
         provider_infos = []
         for provider_id, section in sections.items():
             factory = PROVIDER_KINDS.get(section.kind)
             provider = self._provider_overrides.get(provider_id)
             if provider is None and factory is not None:
-                provider = factory(ProviderContext(provider_id, section, settings, http))
+                provider = factory(
+                    ProviderContext(provider_id, section, settings, http, answer_gate)
+                )
             if provider is not None:
                 if section.base_url:
                     # Results may be hosted on the provider's own (possibly private) host.

@@ -59,6 +59,21 @@ class AssetSettings(BaseModel):
     download_timeout_s: float = 60.0
 
 
+class HttpSettings(BaseModel):
+    """The one HTTP client every provider call and result download shares."""
+
+    # "httpx": httpx's own transport (httpcore + h11). "aiohttp": the same httpx API over
+    # aiohttp's connector and parser (httpx-aiohttp), which reads large answers (2 MB of
+    # base64 JSON) with a third of the CPU; see bench/bench_http.py.
+    transport: Literal["httpx", "aiohttp"] = "aiohttp"
+    max_connections: int = 256
+    max_keepalive_connections: int = 64
+    # Provider answers read and parsed at once (0: no limit); the others wait in the
+    # sockets' buffers. Bounds memory when many jobs' answers arrive together: 256 answers
+    # of 2 MB each peaked at ~1 GB without it (bench/bench_http.py).
+    max_answers_in_memory: int = 8
+
+
 class ShutdownSettings(BaseModel):
     # Health reports NOT_SERVING for this long before the port closes, so load balancers
     # and probes see the drain before connections are refused.
@@ -142,6 +157,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     assets: AssetSettings = Field(default_factory=AssetSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     shutdown: ShutdownSettings = Field(default_factory=ShutdownSettings)
     offline: OfflineProviderSettings = Field(default_factory=OfflineProviderSettings)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)

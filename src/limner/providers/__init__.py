@@ -3,6 +3,7 @@ settings) to the factory that builds it; each adapter lives in its own module.""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ class ProviderContext:
     section: ProviderSettings
     settings: Settings
     client: httpx.AsyncClient
+    # At most this many answers read and parsed at once, across providers (None: no limit).
+    answer_gate: asyncio.Semaphore | None = None
 
     def http(
         self,
@@ -51,6 +54,7 @@ class ProviderContext:
             timeout_s=self.section.timeout_s,
             retry=RetryPolicy(max_retries=self.section.max_retries),
             auth=auth,
+            answer_gate=self.answer_gate,
         )
 
     def api_key(self) -> str:

@@ -8,6 +8,7 @@ Nothing here logs request or response bodies: they may hold keys or base64 image
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -20,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 from httpx_sse import EventSource, ServerSentEvent
 
 from limner.errors import (
@@ -182,8 +184,10 @@ class ProviderHttp:
         timeout_s: float = 120.0,
         retry: RetryPolicy | None = None,
         auth: httpx.Auth | None = None,
+        answer_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.provider_id = provider_id
+        self.answer_gate = answer_gate
         self.client = client
         self.base_url = base_url
         self.headers = dict(headers or {})
@@ -263,8 +267,22 @@ class ProviderHttp:
     async def json(
         self, method: str, path: str, *, on_retry: OnRetry | None = None, **kwargs: Any
     ) -> Any:
-        response = await self.request(method, path, on_retry=on_retry, **kwargs)
-        return parse_json(self.provider_id, response)
+        """The parsed JSON of a 2xx answer.
+
+        The body is read into a local and parsed from there, not kept on the response: an
+        ``httpx.Response`` is in a reference cycle (``response.stream`` holds it), so its
+        content lives until the next cyclic garbage collection, and 2 MB image answers
+        piled up to ~1 GB. At most ``answer_gate`` answers are read and parsed at once; the
+        others wait in the sockets' buffers."""
+        async with (
+            self.stream(method, path, on_retry=on_retry, **kwargs) as response,
+            self.answer_gate or contextlib.nullcontext(),
+        ):
+            try:
+                body = b"".join([chunk async for chunk in response.aiter_bytes()])
+            except httpx.HTTPError as exc:
+                raise transport_error(self.provider_id, exc) from None
+            return parse_json_bytes(self.provider_id, response.status_code, body)
 
     async def sse(
         self, method: str, path: str, *, on_retry: OnRetry | None = None, **kwargs: Any
@@ -279,15 +297,35 @@ class ProviderHttp:
 
 
 def parse_json(provider_id: str, response: httpx.Response) -> Any:
+    return parse_json_bytes(provider_id, response.status_code, response.content)
+
+
+def parse_json_bytes(provider_id: str, status: int, body: bytes) -> Any:
+    """orjson: about twice as fast as ``json`` on a 2 MB base64 answer, from bytes."""
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return orjson.loads(body)
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
         raise Unavailable(
             f"providers/{provider_id} answered with malformed JSON "
-            f"(HTTP {response.status_code}, {len(response.content)} bytes)",
+            f"(HTTP {status}, {len(body)} bytes)",
             reason="PROVIDER_BAD_RESPONSE",
             metadata={"provider": provider_id},
         ) from None
+
+
+def aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """httpx's API over aiohttp (``LIMNER_HTTP__TRANSPORT=aiohttp``), handing bodies over in
+    pieces of up to 1 MiB instead of the library's 16 KiB (a 2 MB answer is then a few
+    trips through httpx's stream layers instead of ~128)."""
+    from httpx_aiohttp import AiohttpTransport
+
+    class Transport(AiohttpTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await super().handle_async_request(request)
+            response.stream.CHUNK_SIZE = 1 << 20  # type: ignore[union-attr]
+            return response
+
+    return Transport(limits=limits)
 
 
 def sse_json(provider_id: str, event: ServerSentEvent) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+import pybase64
+
 from limner.domain.images import GeneratedImage
 from limner.errors import NoImageReturned, Unavailable
 
@@ -13,6 +15,11 @@ def decode_base64(provider_id: str, value: str) -> bytes:
     """Raw base64, tolerating a stray ``data:...;base64,`` prefix (xAI does this)."""
     if value.startswith("data:"):
         value = value.partition(",")[2]
+    try:
+        # Strict and SIMD-fast (0.1 ms for 2 MB; the stdlib takes 6 ms on the event loop).
+        return pybase64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        pass  # line breaks or other stray characters: the lenient decoder below
     try:
         return base64.b64decode(value, validate=False)
     except (binascii.Error, ValueError):
