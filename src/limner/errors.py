@@ -28,7 +28,6 @@ return it later with the same details an RPC error would carry.
     ├── NoImageReturned          UNKNOWN              NO_IMAGE_RETURNED
     ├── OutOfRange               OUT_OF_RANGE         WATCH_HISTORY_EXPIRED
     ├── Aborted                  ABORTED              SERVER_RESTARTED
-    ├── Unimplemented            UNIMPLEMENTED        NOT_IMPLEMENTED_YET
     └── InternalError            INTERNAL             INTERNAL
 """
 
@@ -265,18 +264,6 @@ class OutOfRange(LimnerError):
 class Aborted(LimnerError):
     code = Code.ABORTED
     reason = "ABORTED"
-
-
-class Unimplemented(LimnerError):
-    code = Code.UNIMPLEMENTED
-    reason = "NOT_IMPLEMENTED_YET"
-
-    @classmethod
-    def feature(cls, method: str, feature: str) -> Unimplemented:
-        return cls(
-            f"{method} is not implemented yet: {feature} is coming in a later release",
-            metadata={"method": method, "feature": feature},
-        )
 
 
 class InternalError(LimnerError):

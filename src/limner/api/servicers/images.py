@@ -9,7 +9,7 @@ from limner.api import convert
 from limner.api.context import current_workspace
 from limner.api.servicers.jobs import stream_events
 from limner.domain.assets import AssetSource
-from limner.errors import InvalidArgument, Unimplemented
+from limner.errors import InvalidArgument
 from limner.features.assets import AssetLibrary
 from limner.features.avatars import AvatarFeature, AvatarRequest
 from limner.features.images import ImageCommand, ImageFeature
@@ -28,7 +28,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         assets: AssetLibrary,
         uploads: Uploads,
         chunk_bytes: int,
-        avatars: AvatarFeature | None = None,
+        avatars: AvatarFeature,
     ) -> None:
         self.images = images
         self.jobs = jobs
@@ -70,15 +70,10 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         async for event in stream_events(self.jobs, job.id):
             yield pb.EditImageResponse(event=event)
 
-    def _avatars(self, method: str) -> AvatarFeature:
-        if self.avatars is None:
-            raise Unimplemented.feature(method, "avatars from prompt templates")
-        return self.avatars
-
     async def GenerateAvatar(
         self, request: pb.GenerateAvatarRequest, context: Any
     ) -> AsyncIterator[pb.GenerateAvatarResponse]:
-        job = await self._avatars("GenerateAvatar").generate(
+        job = await self.avatars.generate(
             current_workspace(),
             AvatarRequest(
                 subject=request.subject,
@@ -94,7 +89,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
     async def EditAvatar(
         self, request: pb.EditAvatarRequest, context: Any
     ) -> AsyncIterator[pb.EditAvatarResponse]:
-        job = await self._avatars("EditAvatar").edit(
+        job = await self.avatars.edit(
             current_workspace(),
             AvatarRequest(
                 subject=request.subject,
@@ -113,9 +108,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
     ) -> pb.AcceptAvatarResponse:
         if not request.asset:
             raise InvalidArgument.field("asset", "is required: assets/{sha256}", "REQUIRED")
-        subject = await self._avatars("AcceptAvatar").accept(
-            current_workspace(), request.subject, request.asset
-        )
+        subject = await self.avatars.accept(current_workspace(), request.subject, request.asset)
         return pb.AcceptAvatarResponse(avatar_asset=subject.avatar_asset)
 
     async def UploadImage(
