@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from limner import paging as pagination
 from limner.domain.assets import Asset, AssetSource, Provenance
 from limner.persistence.database import Database
+from limner.persistence.keyset import newest_first
 from limner.persistence.tables import AssetRow
 from limner.persistence.timeutil import from_us, to_us
 
@@ -60,17 +61,13 @@ class SqlAssetRepository:
         statement = select(_ASSET).where(_ASSET.c.workspace_id == workspace_id)
         if source is not None:
             statement = statement.where(_ASSET.c.source == source.value)
-        if position is not None:
-            created, sha = position
-            statement = statement.where(
-                or_(
-                    _ASSET.c.create_time_us < created,
-                    and_(_ASSET.c.create_time_us == created, _ASSET.c.sha256 < sha),
-                )
-            )
-        statement = statement.order_by(
-            _ASSET.c.create_time_us.desc(), _ASSET.c.sha256.desc()
-        ).limit(size + 1)
+        statement = newest_first(
+            statement,
+            created=_ASSET.c.create_time_us,
+            key=_ASSET.c.sha256,
+            position=position,
+            size=size,
+        )
         rows = await self.db.run(lambda c: c.execute(statement).all())
         token = ""
         if len(rows) > size:

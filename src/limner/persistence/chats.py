@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from limner import paging as pagination
 from limner.domain.chats import Attachment, Chat, Message, MessageRole, Scene, SceneState
 from limner.persistence.database import Database
+from limner.persistence.keyset import newest_first
 from limner.persistence.requests import find_request, remember_request
 from limner.persistence.tables import AttachmentRow, ChatRow, MessageRow, SceneRow
 from limner.persistence.timeutil import from_us, to_us
@@ -108,16 +109,12 @@ class SqlChatRepository:
         query = {"list": "chats"}
         position = pagination.decode(page_token, query, (int, str))
         statement = select(_CHAT).where(_CHAT.c.workspace_id == workspace_id)
-        if position is not None:
-            created, last_id = position
-            statement = statement.where(
-                or_(
-                    _CHAT.c.create_time_us < created,
-                    and_(_CHAT.c.create_time_us == created, _CHAT.c.id < last_id),
-                )
-            )
-        statement = statement.order_by(_CHAT.c.create_time_us.desc(), _CHAT.c.id.desc()).limit(
-            size + 1
+        statement = newest_first(
+            statement,
+            created=_CHAT.c.create_time_us,
+            key=_CHAT.c.id,
+            position=position,
+            size=size,
         )
 
         def read(connection: Connection) -> tuple[list[Chat], str]:
@@ -376,16 +373,12 @@ class SqlChatRepository:
         statement = select(_SCENE).where(_SCENE.c.workspace_id == workspace_id)
         if chat_id:
             statement = statement.where(_SCENE.c.chat_id == chat_id)
-        if position is not None:
-            created, last_id = position
-            statement = statement.where(
-                or_(
-                    _SCENE.c.create_time_us < created,
-                    and_(_SCENE.c.create_time_us == created, _SCENE.c.id < last_id),
-                )
-            )
-        statement = statement.order_by(_SCENE.c.create_time_us.desc(), _SCENE.c.id.desc()).limit(
-            size + 1
+        statement = newest_first(
+            statement,
+            created=_SCENE.c.create_time_us,
+            key=_SCENE.c.id,
+            position=position,
+            size=size,
         )
 
         def read(connection: Connection) -> tuple[list[Scene], str]:

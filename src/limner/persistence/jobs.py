@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -30,6 +30,7 @@ from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
 from limner.errors import ErrorPayload
 from limner.jobs.store import JobPage
 from limner.persistence.database import Database
+from limner.persistence.keyset import newest_first
 from limner.persistence.requests import find_request, remember_request
 from limner.persistence.tables import JobEventRow, JobRow
 from limner.persistence.timeutil import from_us, opt_from_us, opt_to_us, to_us
@@ -186,16 +187,12 @@ class SqlJobStore:
             statement = statement.where(_JOB.c.state.in_([s.value for s in states]))
         if kinds:
             statement = statement.where(_JOB.c.kind.in_([k.value for k in kinds]))
-        if position is not None:
-            created, job_id = position
-            statement = statement.where(
-                or_(
-                    _JOB.c.create_time_us < created,
-                    and_(_JOB.c.create_time_us == created, _JOB.c.id < job_id),
-                )
-            )
-        statement = statement.order_by(_JOB.c.create_time_us.desc(), _JOB.c.id.desc()).limit(
-            size + 1
+        statement = newest_first(
+            statement,
+            created=_JOB.c.create_time_us,
+            key=_JOB.c.id,
+            position=position,
+            size=size,
         )
         rows = await self.db.run(lambda c: c.execute(statement).all())
         jobs = [_job_from_row(row) for row in rows[:size]]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -21,6 +21,7 @@ from limner import paging as pagination
 from limner.domain.subjects import Subject, SubjectKind
 from limner.errors import FieldViolation, ReferenceLimit
 from limner.persistence.database import Database
+from limner.persistence.keyset import newest_first
 from limner.persistence.requests import find_request, remember_request
 from limner.persistence.tables import AvatarCandidateRow, SubjectReferenceRow, SubjectRow
 from limner.persistence.timeutil import from_us, to_us
@@ -91,17 +92,13 @@ class SqlSubjectRepository:
         statement = select(_SUBJECT).where(_SUBJECT.c.workspace_id == workspace_id)
         if kind is not None:
             statement = statement.where(_SUBJECT.c.kind == kind.value)
-        if position is not None:
-            created, last_id = position
-            statement = statement.where(
-                or_(
-                    _SUBJECT.c.create_time_us < created,
-                    and_(_SUBJECT.c.create_time_us == created, _SUBJECT.c.id < last_id),
-                )
-            )
-        statement = statement.order_by(
-            _SUBJECT.c.create_time_us.desc(), _SUBJECT.c.id.desc()
-        ).limit(size + 1)
+        statement = newest_first(
+            statement,
+            created=_SUBJECT.c.create_time_us,
+            key=_SUBJECT.c.id,
+            position=position,
+            size=size,
+        )
 
         def read(connection: Connection) -> tuple[list[Subject], str]:
             rows = connection.execute(statement).all()
