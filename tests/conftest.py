@@ -44,11 +44,27 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     try:
         yield f"{base}/{name}"
     finally:
+        await _drop_database(admin_dsn, name)
+
+
+async def _drop_database(admin_dsn: str, name: str) -> None:
+    """Drop a test database, retrying briefly: a session that is still closing (or a
+    background worker) can make the first forced drop fail."""
+    import asyncio
+
+    import asyncpg
+
+    for attempt in range(5):
         admin = await asyncpg.connect(admin_dsn)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.PostgresError:
+            if attempt == 4:
+                raise
         finally:
             await admin.close()
+        await asyncio.sleep(0.2 * (attempt + 1))
 
 
 ServerFactory = Callable[..., AbstractAsyncContextManager[RunningServer]]
