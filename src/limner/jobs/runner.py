@@ -86,6 +86,8 @@ class _LiveJob:
 
     snapshot: Job
     events: list[JobEvent]
+    # Set when a save the job's task did not wait for failed; its next append raises it.
+    save_error: BaseException | None = None
 
 
 def utcnow() -> datetime:
@@ -186,7 +188,7 @@ class JobContext:
             eta_s=eta_s,
             message=message,
         )
-        await self._runner._append(self.job, [ProgressEvent(progress)])
+        await self._runner._append(self.job, [ProgressEvent(progress)], durable=False)
 
     def preview_due(self) -> bool:
         """Whether a preview may be sent now (previews are throttled per job)."""
@@ -194,18 +196,20 @@ class JobContext:
 
     async def preview(self, asset: str, step: int = 0) -> None:
         self._last_preview = time.monotonic()
-        await self._runner._append(self.job, [PreviewEvent(asset, step)])
+        await self._runner._append(self.job, [PreviewEvent(asset, step)], durable=False)
 
     async def text_delta(self, text: str) -> None:
         if text:
-            await self._runner._append(self.job, [TextDeltaEvent(text)])
+            await self._runner._append(self.job, [TextDeltaEvent(text)], durable=False)
 
     async def warn(self, code: str, message: str, field: str = "") -> None:
-        await self._runner._append(self.job, [WarningEvent(JobWarning(code, message, field))])
+        await self._runner._append(
+            self.job, [WarningEvent(JobWarning(code, message, field))], durable=False
+        )
 
     async def usage(self, usage: Usage) -> None:
         """Records what one provider call used (summed into ``Job.usage``)."""
-        await self._runner._append(self.job, [UsageEvent(usage)])
+        await self._runner._append(self.job, [UsageEvent(usage)], durable=False)
 
 
 class JobRunner:
@@ -407,7 +411,9 @@ class JobRunner:
             if warnings:
                 # Already on the job row (stored at creation); logged here so the task
                 # stays the only writer of this job's events.
-                await self._append(job, [WarningEvent(w) for w in warnings], record=False)
+                await self._append(
+                    job, [WarningEvent(w) for w in warnings], record=False, durable=False
+                )
             async with self.slots(job.provider_id).hold(on_queue_position):
                 reporter.stop()
                 await self._append(
@@ -416,6 +422,7 @@ class JobRunner:
                     JobChanges(
                         state=JobState.RUNNING, start_time=utcnow(), attempt=job.attempt + 1
                     ),
+                    durable=False,
                 )
                 try:
                     async with asyncio.timeout(self.settings.job_timeout_s):
@@ -522,14 +529,29 @@ class JobRunner:
         changes: JobChanges | None = None,
         *,
         record: bool = True,
+        durable: bool = True,
     ) -> None:
-        """Logs events for a job this runner owns and tells its watchers.
+        """Logs events for a job this runner owns; its watchers are told once they are durable.
 
         Only the job's own task (or a caller that holds the job exclusively) appends, so the
-        in-memory job is authoritative: events are folded into it, the row and the events
-        are saved together (durable on return, batched with other jobs' saves), and only
-        then are watchers told. ``record`` is false for warnings already on the job.
+        in-memory job is authoritative: events are folded into it and the row and the events
+        are queued for saving together (batched with other jobs' saves). Watchers are told
+        only when the save is durable, so nobody ever sees an event a restart could take
+        back. ``durable`` says whether to wait for that: progress, usage, previews and text
+        deltas do not (the job goes on while its log is written, and saves commit in order),
+        the end of a job does. ``record`` is false for warnings already on the job.
         """
+        live = self._live.get(job.id)
+        if live is not None and live.save_error is not None:
+            # Raised once, into the job's task, which then ends the job (that append goes
+            # through). The lost events leave a gap in the sequence; watchers skip gaps.
+            error, live.save_error = live.save_error, None
+            raise Unavailable(
+                f"jobs/{job.id}: its progress could not be recorded, so it was stopped "
+                f"({type(error).__name__})",
+                reason="JOB_LOG_WRITE_FAILED",
+                metadata={"job": f"jobs/{job.id}"},
+            )
         now = utcnow()
         logged = []
         for offset, body in enumerate(events):
@@ -546,11 +568,36 @@ class JobRunner:
                 job.attempt = changes.attempt
         job.last_sequence = logged[-1].sequence
         job.update_time = now
-        await self.store.save(job, logged)
-        live = self._live.get(job.id)
+        saved = self.store.save(job, logged)
+        snapshot = job.copy()
+        saved.add_done_callback(
+            lambda done: self._saved(done, logged, snapshot, waited_for=durable)
+        )
+        if durable:
+            # Shielded: a cancelled caller must not cancel the save's future, or its
+            # watchers would never hear of a write that happens anyway.
+            await asyncio.shield(saved)
+
+    def _saved(
+        self,
+        done: asyncio.Future[None],
+        logged: list[JobEvent],
+        snapshot: Job,
+        *,
+        waited_for: bool,
+    ) -> None:
+        """A save became durable (callbacks run in save order): tell the watchers."""
+        live = self._live.get(snapshot.id)
+        error = None if done.cancelled() else done.exception()
+        if done.cancelled() or error is not None:
+            if not waited_for:  # nobody else will hear of it
+                log.error("could not save events of job %s", snapshot.id, exc_info=error)
+                if live is not None:
+                    live.save_error = error or asyncio.CancelledError()
+            return
         if live is not None:
             live.events.extend(logged)
-            live.snapshot = job.copy()
+            live.snapshot = snapshot
         self.hub.publish(logged)
 
     def _publish_ephemeral(self, job: Job, body: ProgressEvent) -> None:
@@ -558,6 +605,9 @@ class JobRunner:
         in snapshots, never logged, so a long queue costs no writes."""
         job.progress = body.progress
         live = self._live.get(job.id)
+        # The sequence watchers have seen: a save still in flight is not theirs yet.
+        sequence = job.last_sequence
         if live is not None:
             live.snapshot.progress = body.progress
-        self.hub.publish([JobEvent(job.id, job.last_sequence, utcnow(), body, ephemeral=True)])
+            sequence = live.snapshot.last_sequence
+        self.hub.publish([JobEvent(job.id, sequence, utcnow(), body, ephemeral=True)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,11 +38,13 @@ class JobStore(JobReader, Protocol):
         """
         ...
 
-    async def save(self, job: Job, events: Sequence[JobEvent]) -> None:
-        """Appends ``events`` (already numbered) and writes the job row as ``job`` is now.
+    def save(self, job: Job, events: Sequence[JobEvent]) -> asyncio.Future[None]:
+        """Queues ``events`` (already numbered) and the job row as ``job`` is now.
 
         The runner owns a running job and has already folded the events into it, so the row
-        is written whole. Durable when it returns; concurrent saves share one commit.
+        is captured whole when this is called. Saves commit in the order they were queued
+        (concurrent ones share one commit); the returned future is done once the save is
+        durable. Cancelling it does not withdraw the save.
         """
         ...
 

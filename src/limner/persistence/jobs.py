@@ -116,7 +116,7 @@ class SqlJobStore:
         job.last_sequence = 1
         return job, True
 
-    async def save(self, job: Job, events: Sequence[JobEvent]) -> None:
+    def save(self, job: Job, events: Sequence[JobEvent]) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         pending = _PendingSave(
             job_id=job.id,
@@ -127,7 +127,7 @@ class SqlJobStore:
         self._queue.put_nowait(pending)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="job-store-writer")
-        await pending.done
+        return pending.done
 
     async def close(self) -> None:
         writer, self._writer = self._writer, None
