@@ -110,3 +110,10 @@ async def test_bad_names_rejected(store: BlobStore, name: str) -> None:
     with pytest.raises(ValueError):
         async for _ in store.read_chunks(name, 10):
             pass
+
+
+def test_add_sync_names_the_blob_by_its_digest(store: BlobStore) -> None:
+    assert store.add_sync(DATA) == SHA
+    assert store.path(SHA).read_bytes() == DATA
+    assert store.add_sync(DATA) == SHA  # idempotent
+    assert os.listdir(store.path(SHA).parent) == [SHA[2:]]

@@ -68,10 +68,24 @@ class BlobStore:
         target = self.path(sha256)
         await asyncio.to_thread(self._put_sync, sha256, target, data)
 
-    @staticmethod
-    def _put_sync(sha256: str, target: Path, data: bytes) -> None:
+    def add_sync(self, data: bytes) -> str:
+        """Store ``data`` under the SHA-256 it computes, and return that digest.
+
+        Blocking (hashing and a durable write): for a worker thread, where the caller can
+        do the rest of its CPU work on the same bytes in the same hop.
+        """
+        sha256 = hashlib.sha256(data).hexdigest()
+        self._write(self.path(sha256), data)
+        return sha256
+
+    @classmethod
+    def _put_sync(cls, sha256: str, target: Path, data: bytes) -> None:
         if hashlib.sha256(data).hexdigest() != sha256:
             raise ValueError("data does not match its SHA-256 name")
+        cls._write(target, data)
+
+    @staticmethod
+    def _write(target: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             if target.stat().st_size == len(data):
                 return

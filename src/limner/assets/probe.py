@@ -36,6 +36,17 @@ _MIME_BY_FORMAT: Final[dict[str, str]] = {
 
 
 @dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, after the limits were checked against it."""
+
+    mime_type: str
+    width: int
+    height: int
+    size_bytes: int
+    format: str
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     """Facts about a validated image; ``sha256`` is the lowercase hex digest of the bytes."""
 
@@ -63,8 +74,26 @@ def probe_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
     """Validate ``data`` as a PNG/JPEG/WEBP/GIF image and describe it.
 
     Checks run cheapest-first so hostile input is rejected before any pixel
-    decoding: size limit, header parse, format, header dimensions, and only then
-    a full verify + decode that catches truncated or corrupt payloads.
+    decoding: size limit, header parse, format, header dimensions (all in
+    :func:`read_header`), and only then :func:`check_integrity`, which catches
+    truncated or corrupt payloads.
+    """
+    header = read_header(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    check_integrity(data, header)
+    return ImageInfo(
+        mime_type=header.mime_type,
+        width=header.width,
+        height=header.height,
+        size_bytes=header.size_bytes,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def read_header(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageHeader:
+    """The cheap checks (size, format, dimensions): a header parse, no pixel data.
+
+    Call it on the event-loop thread (see the note on warnings below); the costly part,
+    :func:`check_integrity`, may then run in a worker thread.
     """
     if not data:
         raise ImageRejected("EMPTY", "image payload is empty")
@@ -81,11 +110,12 @@ def probe_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
     # header dimensions with our own limit, and treat Pillow's own bomb signals
     # as a bomb too. catch_warnings keeps the warning from escaping (tests run
     # with warnings-as-errors). Note: catch_warnings mutates process-wide state,
-    # which is fine here because probing runs on the single event-loop thread.
+    # which is why this runs on the single event-loop thread only. An image that
+    # passes is within Pillow's limit, so opening it again elsewhere cannot warn.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            return _probe(data, size=size, max_pixels=max_pixels)
+            return _read_header(data, size=size, max_pixels=max_pixels)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageRejected(
                 "DECOMPRESSION_BOMB",
@@ -93,7 +123,7 @@ def probe_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
             ) from exc
 
 
-def _probe(data: bytes, *, size: int, max_pixels: int) -> ImageInfo:
+def _read_header(data: bytes, *, size: int, max_pixels: int) -> ImageHeader:
     try:
         # Image.open only parses the header; pixel data is not decoded yet.
         with Image.open(io.BytesIO(data)) as img:
@@ -120,28 +150,25 @@ def _probe(data: bytes, *, size: int, max_pixels: int) -> ImageInfo:
             "DECOMPRESSION_BOMB",
             f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
         )
+    return ImageHeader(
+        mime_type=mime, width=width, height=height, size_bytes=size, format=fmt or ""
+    )
 
+
+def check_integrity(data: bytes, header: ImageHeader) -> None:
+    """Rejects truncated or corrupt image data. Thread-safe; ``header`` must come from
+    :func:`read_header` on the same bytes (its limits bound the work done here)."""
     try:
         # verify() checks structure without decoding: for PNG it walks every chunk up to
-        # IEND and checks its CRC, which catches truncation and corruption in ~0.1 ms.
-        # Decoding a 1024x1024 PNG costs ~9 ms on the event loop for every provider
-        # result, so only formats whose verify() does not read the data (JPEG, WebP,
-        # GIF) are fully decoded; load() fails on truncated data (LOAD_TRUNCATED_IMAGES
-        # is left at False). Dimensions were bounded above, so decoding is bounded too.
+        # IEND and checks its CRC, which catches truncation and corruption in ~0.5 ms.
+        # Decoding a 1024x1024 PNG costs ~9 ms for every provider result, so only formats
+        # whose verify() does not read the data (JPEG, WebP, GIF) are fully decoded;
+        # load() fails on truncated data (LOAD_TRUNCATED_IMAGES is left at False).
+        # Dimensions were bounded by read_header, so decoding is bounded too.
         with Image.open(io.BytesIO(data)) as img:
             img.verify()
-        if fmt != "PNG":
+        if header.format != "PNG":
             with Image.open(io.BytesIO(data)) as img:
                 img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise
     except Exception as exc:
         raise ImageRejected("NOT_AN_IMAGE", "image data is corrupt or truncated") from exc
-
-    return ImageInfo(
-        mime_type=mime,
-        width=width,
-        height=height,
-        size_bytes=size,
-        sha256=hashlib.sha256(data).hexdigest(),
-    )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Protocol
 
-from limner.assets import BlobStore, ImageRejected, probe_image
+from limner.assets import BlobStore, ImageHeader, ImageRejected, check_integrity, read_header
 from limner.domain.assets import Asset, AssetSource, Provenance
 from limner.domain.images import SourceImage
 from limner.errors import FieldViolation, InvalidArgument, NotFound
@@ -60,9 +61,12 @@ class AssetLibrary:
         """Validates ``data`` as an image and stores it once. Returns the asset and whether
         it is new to the workspace. Bad images are INVALID_ARGUMENT on ``field``."""
         try:
-            info = probe_image(
+            # The header checks are cheap and stay on the loop; the integrity check, the
+            # digest and the durable write (~3 ms for a 1.5 MB PNG) share one thread hop.
+            header = read_header(
                 data, max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels
             )
+            sha256 = await asyncio.to_thread(self._check_and_keep, data, header)
         except ImageRejected as rejected:
             raise InvalidArgument(
                 f"{field}: {rejected.message}",
@@ -70,18 +74,21 @@ class AssetLibrary:
                 metadata={"field": field, "rejection": rejected.reason},
                 field_violations=(FieldViolation(field, rejected.message, rejected.reason),),
             ) from None
-        await self.blobs.put(info.sha256, data)
         asset = Asset(
-            sha256=info.sha256,
-            mime_type=info.mime_type,
-            width=info.width,
-            height=info.height,
-            size_bytes=info.size_bytes,
+            sha256=sha256,
+            mime_type=header.mime_type,
+            width=header.width,
+            height=header.height,
+            size_bytes=header.size_bytes,
             provenance=provenance,
             create_time=datetime.now(UTC),
             display_name=display_name,
         )
         return await self.repository.add(asset, workspace_id)
+
+    def _check_and_keep(self, data: bytes, header: ImageHeader) -> str:
+        check_integrity(data, header)
+        return self.blobs.add_sync(data)
 
     async def get(self, workspace_id: str, name: str, field: str = "name") -> Asset:
         sha256 = parse_asset_name(name, field)
