@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -30,6 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON columns (job rows and events are rewritten on every save) through orjson,
+    several times faster than ``json.dumps`` and with the same output for our data."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def sqlite_url(path: Path) -> str:
@@ -49,6 +56,8 @@ class Database:
             self._sync = create_engine(
                 "sqlite://" + url.split("://", 1)[1],
                 echo=echo,
+                json_serializer=_json_dumps,
+                json_deserializer=orjson.loads,
                 connect_args={"timeout": 30, "check_same_thread": False},
             )
             event.listen(self._sync, "connect", _sqlite_pragmas)
@@ -61,6 +70,8 @@ class Database:
             self._async = create_async_engine(
                 url,
                 echo=echo,
+                json_serializer=_json_dumps,
+                json_deserializer=orjson.loads,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 # No pre-ping: it costs a round trip per checkout. Recycle instead.
