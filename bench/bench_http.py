@@ -50,6 +50,8 @@ from bench_generate import (  # a sibling of this script
     CallResult,
     Phase,
     ServerProcess,
+    create_fresh_database,
+    drop_database,
     profile_text,
     run_phase,
 )
@@ -281,6 +283,8 @@ async def measure_limner(
     ]
     if args.experiments:
         argv += ["--experiments", args.experiments, "--read-gate", str(args.read_gate)]
+    if args.database_url:
+        argv += ["--database-url", args.database_url]
     env = dict(e.split("=", 1) for e in args.server_env)
     if args.profile:
         env["LIMNER_BENCH_PROFILE"] = profile_path(args.profile, transport)
@@ -458,7 +462,7 @@ def print_report(results: dict[str, Any]) -> None:
     print()
     print(
         f"GenerateImage over HTTP (OpenAI fake, {cfg['png_bytes']} B PNG as "
-        f"{cfg['json_bytes']} B of JSON, SQLite)"
+        f"{cfg['json_bytes']} B of JSON, {cfg['database']})"
     )
     print(line)
     for index, row in enumerate(table):
@@ -580,6 +584,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "http_model": args.http_model,
             "experiments": args.experiments,
             "server_env": args.server_env,
+            "database": "PostgreSQL" if args.database_url else "SQLite",
             "read_gate": args.read_gate if "-gate" in args.experiments else None,
             "profiled": bool(args.profile),
             "python": platform.python_version(),
@@ -596,7 +601,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print("direct client -> fake ...", file=sys.stderr, flush=True)
             results["direct"] = await measure_direct(fake, fake_proc, args)
         for transport in args.transports:
-            results["limner"][transport] = await measure_limner(transport, fake, fake_proc, args)
+            given_url, drop = args.database_url, None
+            if given_url:  # a fresh database per server, as bench_generate.py does
+                args.database_url, drop = await create_fresh_database(given_url)
+            try:
+                results["limner"][transport] = await measure_limner(
+                    transport, fake, fake_proc, args
+                )
+            finally:
+                if drop is not None:
+                    await drop_database(given_url, drop)
+                args.database_url = given_url
         stats = await fake.stats()
         results["config"]["png_bytes"] = stats["png_bytes"]
         results["config"]["json_bytes"] = stats["bytes_sent"] // max(stats["answers"], 1)
@@ -659,6 +674,12 @@ def main() -> int:
         metavar="NAME=VALUE",
         help="environment variable for the Limner servers (repeatable), e.g. "
         "MALLOC_MMAP_THRESHOLD_=131072",
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="PostgreSQL URL (a fresh database is created per server through it); "
+        "default: SQLite in a temporary directory",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
