@@ -95,6 +95,19 @@ class Database:
         async with self._async.connect() as connection:
             return await connection.run_sync(work)
 
+    @property
+    def ordered_writes(self) -> bool:
+        """Whether :meth:`queue_write` is available: writes commit in the order they were
+        queued (SQLite, whose one writer thread takes them first come, first served)."""
+        return self._sync is not None
+
+    def queue_write(self, work: Callable[[Connection], T]) -> asyncio.Future[T]:
+        """Queues a write transaction and returns at once; the future is done when it has
+        committed. Only where :attr:`ordered_writes` holds."""
+        if self._sync is None:
+            raise RuntimeError("queue_write needs ordered writes (SQLite)")
+        return self._writer.submit(work)
+
     async def migrate(self) -> None:
         """Brings the schema to the newest Alembic revision (runs at every start)."""
         await self.run(_upgrade, write=True)

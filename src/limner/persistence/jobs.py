@@ -117,12 +117,21 @@ class SqlJobStore:
         return job, True
 
     def save(self, job: Job, events: Sequence[JobEvent]) -> asyncio.Future[None]:
-        loop = asyncio.get_running_loop()
+        job_values = _row_values(job)
+        event_rows = [_event_row(job.workspace_id, event) for event in events]
+        if self.db.ordered_writes:
+            # SQLite: its writer thread already commits whatever is queued together, in
+            # order, so saves go straight to it (no second batching layer to wait on).
+            return self.db.queue_write(
+                functools.partial(_write_batch, rows=event_rows, latest={job.id: job_values})
+            )
+        # PostgreSQL: transactions on different connections may commit in any order, so
+        # one batch at a time, each with every save waiting when it starts.
         pending = _PendingSave(
             job_id=job.id,
-            job_values=_row_values(job),
-            event_rows=[_event_row(job.workspace_id, event) for event in events],
-            done=loop.create_future(),
+            job_values=job_values,
+            event_rows=event_rows,
+            done=asyncio.get_running_loop().create_future(),
         )
         self._queue.put_nowait(pending)
         if self._writer is None or self._writer.done():
