@@ -9,8 +9,9 @@ Three processes on 127.0.0.1: this client (grpc.aio), the Limner server
 ``--provider-slots`` = 256 concurrent jobs, so Limner's own queue does not cap the batch)
 and the fake (``bench/_http_server.py``: noise PNG, each answer a few pixels different so
 the content-addressed asset store really hashes, verifies and writes every result). For
-each transport of Limner's shared ``httpx.AsyncClient`` (httpx's own, then
-``httpx_aiohttp.AiohttpTransport``), a fresh Limner server is measured:
+each ``http.transport`` setting of Limner's shared ``httpx.AsyncClient`` (``httpx``: its
+own transport; ``aiohttp``, the default: the same API over aiohttp), a fresh Limner server
+is measured:
 
   - p50/p99 at concurrency 1 (fake answering at once),
   - jobs/s and p50/p99 at concurrency 16 (fake answering at once),
@@ -18,7 +19,7 @@ each transport of Limner's shared ``httpx.AsyncClient`` (httpx's own, then
     batch and the server's peak RSS (VmHWM, which covers the whole run of that server).
 
 A "direct" reference first measures a plain aiohttp client calling the fake itself (read,
-``json.loads``, ``b64decode``): the floor on this machine. Targets: p50 <= 15 ms at c=1,
+``orjson.loads``, ``pybase64.b64decode``): the floor on this machine. Targets: p50 <= 15 ms at c=1,
 >= 120 jobs/s at c=16, the 256-job batch in <= 4 s, peak RSS <= 600 MB. Exit status 1
 when a target is missed. See bench/README.md.
 """
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import collections
 import json
 import os
@@ -41,6 +41,8 @@ from typing import Any
 
 import aiohttp
 import grpc
+import orjson
+import pybase64
 
 from limner.v1 import image_service_pb2, image_service_pb2_grpc
 
@@ -157,7 +159,8 @@ def limner_caller(stubs: list[image_service_pb2_grpc.ImageServiceStub]) -> Any:
 
 
 def direct_caller(session: aiohttp.ClientSession, base_url: str) -> Any:
-    """A plain client doing the least Limner must: POST, read, parse, decode."""
+    """A plain client doing the least Limner must: POST, read, parse, decode (with the
+    same orjson and pybase64 Limner uses)."""
     body = {"model": "gpt-image-1", "prompt": PROMPT, "n": 1, "size": f"{SIZE}x{SIZE}"}
 
     async def call(detail: bool) -> CallResult:
@@ -166,7 +169,7 @@ def direct_caller(session: aiohttp.ClientSession, base_url: str) -> Any:
             raw = await response.read()
         if response.status != 200:
             raise CallFailed(f"HTTP {response.status}")
-        data = base64.b64decode(json.loads(raw)["data"][0]["b64_json"])
+        data = pybase64.b64decode(orjson.loads(raw)["data"][0]["b64_json"], validate=True)
         if not data.startswith(b"\x89PNG"):
             raise CallFailed("not a PNG")
         return CallResult(time.perf_counter() - t0, 1, len(raw), ("direct",))
@@ -282,7 +285,7 @@ async def measure_limner(
         str(args.provider_slots),
     ]
     if args.experiments:
-        argv += ["--experiments", args.experiments, "--read-gate", str(args.read_gate)]
+        argv += ["--experiments", args.experiments]
     if args.database_url:
         argv += ["--database-url", args.database_url]
     env = dict(e.split("=", 1) for e in args.server_env)
@@ -503,8 +506,7 @@ def print_report(results: dict[str, Any]) -> None:
         f"load average: start {cfg['loadavg_start']}, end {cfg['loadavg_end']} ({cfg['cpus']} CPUs)"
     )
     if cfg["experiments"]:
-        gate = f" (read gate {cfg['read_gate']})" if cfg["read_gate"] else ""
-        print(f"experiments on the Limner servers: {cfg['experiments']}{gate}")
+        print(f"experiments on the Limner servers: {cfg['experiments']}")
     if cfg["server_env"]:
         print(f"Limner server environment: {' '.join(cfg['server_env'])}")
     if cfg["profiled"]:
@@ -585,7 +587,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "experiments": args.experiments,
             "server_env": args.server_env,
             "database": "PostgreSQL" if args.database_url else "SQLite",
-            "read_gate": args.read_gate if "-gate" in args.experiments else None,
             "profiled": bool(args.profile),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -630,8 +631,8 @@ def main() -> int:
     parser.add_argument(
         "--transports",
         default="httpx,aiohttp",
-        help="comma-separated transports of Limner's shared HTTP client, each measured on a "
-        "fresh server: httpx (httpcore, the default) and/or aiohttp (httpx_aiohttp)",
+        help="comma-separated http.transport settings, each measured on a fresh server: "
+        "httpx (httpcore) and/or aiohttp (the default: the httpx API over aiohttp)",
     )
     parser.add_argument("--warmup", type=int, default=20, help="warm-up calls (not measured)")
     parser.add_argument("--sequential", type=int, default=200, help="calls at concurrency 1")
@@ -660,12 +661,8 @@ def main() -> int:
     parser.add_argument(
         "--experiments",
         default="",
-        help="what-if switches passed to the server, each emulating a proposed change "
-        "(see bench/_server.py: apply_experiments); "
-        "fast-json and fast-b64 need orjson / pybase64 importable (e.g. PYTHONPATH)",
-    )
-    parser.add_argument(
-        "--read-gate", type=int, default=8, help="with read-gate: answers read at once"
+        help="what-if switches passed to the server, each emulating a change to src/ "
+        "(see bench/_server.py: apply_experiments): no-fsync, switch-interval",
     )
     parser.add_argument(
         "--server-env",
