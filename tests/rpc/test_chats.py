@@ -244,3 +244,29 @@ async def test_images_a_chat_model_returned_are_attached_without_a_job(make_serv
                 await say(server, chat.name, "x", returned_images=[image])
             assert caught.value.code().name == code, image
         assert len(await messages(server, chat.name)) == 1
+
+
+async def test_a_background_or_attachment_cannot_be_deleted_while_shown(make_server, database_url):
+    async with make_server(database_url) as server:
+        background = await upload(server, fake_png(80, 60, 9))
+        chat = await new_chat(server, background_asset=background)
+        response = await say(
+            server,
+            chat.name,
+            "Here you go.",
+            cpb.MESSAGE_ROLE_ASSISTANT,
+            returned_images=[pb.ReturnedImage(content=fake_png(40, 30, 1))],
+        )
+        attached = response.message.attachments[0].asset
+        for asset, user in ((background, chat.name), (attached, response.message.name)):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await server.images.DeleteAsset(ipb.DeleteAssetRequest(name=asset))
+            assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert reason(caught.value) == "ASSET_IN_USE"
+            violations = status_details(caught.value)["PreconditionFailure"].violations
+            assert [v.subject for v in violations] == [user]
+
+        # Once the chat is gone, nothing shows them any more.
+        await server.scenes.DeleteChat(pb.DeleteChatRequest(name=chat.name))
+        for asset in (background, attached):
+            await server.images.DeleteAsset(ipb.DeleteAssetRequest(name=asset))

@@ -419,3 +419,36 @@ async def test_subjects_belong_to_their_workspace(make_server):
         )
         assert error.code() == grpc.StatusCode.NOT_FOUND
         assert (await get(server, subject.name, metadata=K1)).name == subject.name
+
+
+# -- assets in use ---------------------------------------------------------------------------
+
+
+async def test_an_asset_a_subject_shows_cannot_be_deleted(make_server, database_url):
+    async with make_server(database_url) as server:
+        subject = await create(server)
+        avatar, reference, replacement = [await upload(server, seed) for seed in (1, 2, 3)]
+        await server.images.AcceptAvatar(
+            ipb.AcceptAvatarRequest(subject=subject.name, asset=avatar)
+        )
+        await add_reference(server, subject.name, reference)
+
+        for asset, role in ((avatar, "avatar"), (reference, "reference image")):
+            error = await rpc_error(server.images.DeleteAsset(ipb.DeleteAssetRequest(name=asset)))
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert reason(error) == "ASSET_IN_USE"
+            assert role in error.details() and subject.name in error.details()
+            (violation,) = status_details(error)["PreconditionFailure"].violations
+            assert (violation.type, violation.subject) == ("ASSET_IN_USE", subject.name)
+            # Still there, bytes and all.
+            await server.images.GetAsset(ipb.GetAssetRequest(name=asset))
+
+        await server.design_references.RemoveReferenceImage(
+            spb.RemoveReferenceImageRequest(subject=subject.name, asset=reference)
+        )
+        await server.images.AcceptAvatar(
+            ipb.AcceptAvatarRequest(subject=subject.name, asset=replacement)
+        )
+        for asset in (avatar, reference):
+            await server.images.DeleteAsset(ipb.DeleteAssetRequest(name=asset))
+        assert (await get(server, subject.name)).avatar_asset == replacement

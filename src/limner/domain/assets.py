@@ -35,3 +35,23 @@ class Asset:
     create_time: datetime
     display_name: str = ""
     workspace_id: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class AssetUse:
+    """Something in a workspace that shows an asset: ``resource`` (``subjects/{id}``,
+    ``chats/{id}``, ``chats/{id}/messages/{id}``) and the role the image plays there."""
+
+    resource: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AssetDeletion:
+    """What DeleteAsset did: nothing if the workspace had no such asset or it is in use
+    (then ``in_use`` says where), else the row is gone and ``remaining`` workspaces still
+    hold the bytes."""
+
+    existed: bool
+    remaining: int = 0
+    in_use: tuple[AssetUse, ...] = ()

@@ -9,9 +9,15 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from limner.assets import BlobStore, ImageHeader, ImageRejected, check_integrity, read_header
-from limner.domain.assets import Asset, AssetSource, Provenance
+from limner.domain.assets import Asset, AssetDeletion, AssetSource, Provenance
 from limner.domain.images import SourceImage
-from limner.errors import FieldViolation, InvalidArgument, NotFound
+from limner.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PreconditionViolation,
+)
 
 ASSET_NAME = re.compile(r"^assets/([0-9a-f]{64})$")
 
@@ -22,7 +28,7 @@ class AssetRepository(Protocol):
     async def list_assets(
         self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
     ) -> tuple[list[Asset], str]: ...
-    async def delete(self, workspace_id: str, sha256: str) -> tuple[bool, int]: ...
+    async def delete(self, workspace_id: str, sha256: str) -> AssetDeletion: ...
 
 
 def parse_asset_name(name: str, field: str) -> str:
@@ -127,11 +133,28 @@ class AssetLibrary:
         )
 
     async def delete(self, workspace_id: str, name: str) -> None:
+        """Deletes the workspace's asset; refused while an avatar, a reference image, a
+        chat background or a message attachment shows it (nothing would be left to show)."""
         sha256 = parse_asset_name(name, "name")
-        existed, remaining = await self.repository.delete(workspace_id, sha256)
-        if not existed:
+        outcome = await self.repository.delete(workspace_id, sha256)
+        if not outcome.existed:
             raise NotFound(f"{name} not found", reason="ASSET_NOT_FOUND", metadata={"asset": name})
-        if remaining == 0:
+        if outcome.in_use:
+            first = outcome.in_use[0]
+            raise FailedPrecondition(
+                f"{name} is in use ({first.role} of {first.resource}"
+                + (f" and {len(outcome.in_use) - 1} more" if len(outcome.in_use) > 1 else "")
+                + "); replace or remove it there first",
+                reason="ASSET_IN_USE",
+                metadata={"asset": name, "uses": str(len(outcome.in_use))},
+                precondition_violations=[
+                    PreconditionViolation(
+                        "ASSET_IN_USE", use.resource, f"shows {name} as its {use.role}"
+                    )
+                    for use in outcome.in_use
+                ],
+            )
+        if outcome.remaining == 0:
             await self.blobs.delete(sha256)
 
 

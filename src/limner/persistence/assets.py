@@ -10,13 +10,27 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from limner import paging as pagination
-from limner.domain.assets import Asset, AssetSource, Provenance
+from limner.domain.assets import Asset, AssetDeletion, AssetSource, AssetUse, Provenance
 from limner.persistence.database import Database
 from limner.persistence.keyset import newest_first
-from limner.persistence.tables import AssetRow
+from limner.persistence.tables import (
+    AssetRow,
+    AttachmentRow,
+    AvatarCandidateRow,
+    ChatRow,
+    MessageRow,
+    SubjectReferenceRow,
+    SubjectRow,
+)
 from limner.persistence.timeutil import from_us, to_us
 
 _ASSET = AssetRow.__table__  # type: ignore[attr-defined]
+_SUBJECT = SubjectRow.__table__  # type: ignore[attr-defined]
+_REFERENCE = SubjectReferenceRow.__table__  # type: ignore[attr-defined]
+_CANDIDATE = AvatarCandidateRow.__table__  # type: ignore[attr-defined]
+_CHAT = ChatRow.__table__  # type: ignore[attr-defined]
+_MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
+_ATTACHMENT = AttachmentRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlAssetRepository:
@@ -75,12 +89,28 @@ class SqlAssetRepository:
             token = pagination.encode([last.create_time_us, last.sha256], query)
         return [_from_row(row) for row in rows[:size]], token
 
-    async def delete(self, workspace_id: str, sha256: str) -> tuple[bool, int]:
-        """Deletes the workspace's row; returns whether it existed and how many workspaces
-        still reference the bytes."""
+    async def delete(self, workspace_id: str, sha256: str) -> AssetDeletion:
+        """Deletes the workspace's row unless something in the workspace still shows the
+        image (then nothing changes and the uses are returned). Avatar candidates are only
+        suggestions: they go with the asset."""
 
-        def remove(connection: Connection) -> tuple[bool, int]:
-            result = connection.execute(
+        def remove(connection: Connection) -> AssetDeletion:
+            exists = connection.execute(
+                select(_ASSET.c.sha256).where(
+                    _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
+                )
+            ).first()
+            if exists is None:
+                return AssetDeletion(existed=False)
+            in_use = _uses(connection, workspace_id, sha256)
+            if in_use:
+                return AssetDeletion(existed=True, in_use=in_use)
+            connection.execute(
+                delete(_CANDIDATE).where(
+                    _CANDIDATE.c.workspace_id == workspace_id, _CANDIDATE.c.sha256 == sha256
+                )
+            )
+            connection.execute(
                 delete(_ASSET).where(
                     _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
                 )
@@ -88,9 +118,53 @@ class SqlAssetRepository:
             remaining = connection.execute(
                 select(func.count()).select_from(_ASSET).where(_ASSET.c.sha256 == sha256)
             ).scalar_one()
-            return bool(result.rowcount), int(remaining)
+            return AssetDeletion(existed=True, remaining=int(remaining))
 
         return await self.db.run(remove, write=True)
+
+
+_MAX_USES_REPORTED = 20
+
+
+def _uses(connection: Connection, workspace_id: str, sha256: str) -> tuple[AssetUse, ...]:
+    """Where the workspace shows the image: avatars, reference images, chat backgrounds
+    and message attachments (at most ``_MAX_USES_REPORTED``)."""
+    queries: list[tuple[Any, str, str]] = [
+        (
+            select(_SUBJECT.c.id).where(
+                _SUBJECT.c.workspace_id == workspace_id, _SUBJECT.c.avatar_sha256 == sha256
+            ),
+            "subjects/{}",
+            "avatar",
+        ),
+        (
+            select(_REFERENCE.c.subject_id).where(
+                _REFERENCE.c.workspace_id == workspace_id, _REFERENCE.c.sha256 == sha256
+            ),
+            "subjects/{}",
+            "reference image",
+        ),
+        (
+            select(_CHAT.c.id).where(
+                _CHAT.c.workspace_id == workspace_id, _CHAT.c.background_sha256 == sha256
+            ),
+            "chats/{}",
+            "background",
+        ),
+    ]
+    uses: list[AssetUse] = []
+    for statement, pattern, role in queries:
+        for row in connection.execute(statement.limit(_MAX_USES_REPORTED)):
+            uses.append(AssetUse(pattern.format(row[0]), role))
+    attachments = (
+        select(_MESSAGE.c.chat_id, _MESSAGE.c.id)
+        .join(_ATTACHMENT, _ATTACHMENT.c.message_id == _MESSAGE.c.id)
+        .where(_ATTACHMENT.c.workspace_id == workspace_id, _ATTACHMENT.c.sha256 == sha256)
+        .limit(_MAX_USES_REPORTED)
+    )
+    for chat_id, message_id in connection.execute(attachments):
+        uses.append(AssetUse(f"chats/{chat_id}/messages/{message_id}", "attachment"))
+    return tuple(uses[:_MAX_USES_REPORTED])
 
 
 def _insert_ignoring_duplicates(connection: Connection, values: dict[str, Any]) -> Any:

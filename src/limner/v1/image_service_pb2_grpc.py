@@ -163,6 +163,9 @@ class ImageServiceServicer:
 
     def DeleteAsset(self, request, context):
         """Deletes an asset from the workspace. The bytes are removed once no workspace uses them.
+        Refused with FAILED_PRECONDITION (reason ASSET_IN_USE, a PreconditionFailure naming each
+        user) while a subject's avatar or reference image, a chat background or a message
+        attachment shows it. Avatar candidates are deleted with it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -62,7 +62,11 @@ class ImageServiceStub:
     carries the asset's metadata.
     """
     DeleteAsset: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.DeleteAssetRequest, _image_service_pb2.DeleteAssetResponse]
-    """Deletes an asset from the workspace. The bytes are removed once no workspace uses them."""
+    """Deletes an asset from the workspace. The bytes are removed once no workspace uses them.
+    Refused with FAILED_PRECONDITION (reason ASSET_IN_USE, a PreconditionFailure naming each
+    user) while a subject's avatar or reference image, a chat background or a message
+    attachment shows it. Avatar candidates are deleted with it.
+    """
 
 @_typing.type_check_only
 class ImageServiceAsyncStub(ImageServiceStub):
@@ -98,7 +102,11 @@ class ImageServiceAsyncStub(ImageServiceStub):
     carries the asset's metadata.
     """
     DeleteAsset: _aio.UnaryUnaryMultiCallable[_image_service_pb2.DeleteAssetRequest, _image_service_pb2.DeleteAssetResponse]  # type: ignore[assignment]
-    """Deletes an asset from the workspace. The bytes are removed once no workspace uses them."""
+    """Deletes an asset from the workspace. The bytes are removed once no workspace uses them.
+    Refused with FAILED_PRECONDITION (reason ASSET_IN_USE, a PreconditionFailure naming each
+    user) while a subject's avatar or reference image, a chat background or a message
+    attachment shows it. Avatar candidates are deleted with it.
+    """
 
 class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
     """Image generation and editing with streamed progress, subject avatars, and the
@@ -191,6 +199,10 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _image_service_pb2.DeleteAssetRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_image_service_pb2.DeleteAssetResponse, _abc.Awaitable[_image_service_pb2.DeleteAssetResponse]]:
-        """Deletes an asset from the workspace. The bytes are removed once no workspace uses them."""
+        """Deletes an asset from the workspace. The bytes are removed once no workspace uses them.
+        Refused with FAILED_PRECONDITION (reason ASSET_IN_USE, a PreconditionFailure naming each
+        user) while a subject's avatar or reference image, a chat background or a message
+        attachment shows it. Avatar candidates are deleted with it.
+        """
 
 def add_ImageServiceServicer_to_server(servicer: ImageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -64,6 +64,9 @@ type ImageServiceClient interface {
 	// carries the asset's metadata.
 	ReadAssetContent(ctx context.Context, in *ReadAssetContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadAssetContentResponse], error)
 	// Deletes an asset from the workspace. The bytes are removed once no workspace uses them.
+	// Refused with FAILED_PRECONDITION (reason ASSET_IN_USE, a PreconditionFailure naming each
+	// user) while a subject's avatar or reference image, a chat background or a message
+	// attachment shows it. Avatar candidates are deleted with it.
 	DeleteAsset(ctx context.Context, in *DeleteAssetRequest, opts ...grpc.CallOption) (*DeleteAssetResponse, error)
 }
 
@@ -251,6 +254,9 @@ type ImageServiceServer interface {
 	// carries the asset's metadata.
 	ReadAssetContent(*ReadAssetContentRequest, grpc.ServerStreamingServer[ReadAssetContentResponse]) error
 	// Deletes an asset from the workspace. The bytes are removed once no workspace uses them.
+	// Refused with FAILED_PRECONDITION (reason ASSET_IN_USE, a PreconditionFailure naming each
+	// user) while a subject's avatar or reference image, a chat background or a message
+	// attachment shows it. Avatar candidates are deleted with it.
 	DeleteAsset(context.Context, *DeleteAssetRequest) (*DeleteAssetResponse, error)
 	mustEmbedUnimplementedImageServiceServer()
 }

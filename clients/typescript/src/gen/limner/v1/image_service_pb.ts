@@ -820,6 +820,9 @@ export const ImageService: GenService<{
   },
   /**
    * Deletes an asset from the workspace. The bytes are removed once no workspace uses them.
+   * Refused with FAILED_PRECONDITION (reason ASSET_IN_USE, a PreconditionFailure naming each
+   * user) while a subject's avatar or reference image, a chat background or a message
+   * attachment shows it. Avatar candidates are deleted with it.
    *
    * @generated from rpc limner.v1.ImageService.DeleteAsset
    */
