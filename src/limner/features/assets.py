@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Protocol
@@ -54,6 +55,11 @@ class AssetLibrary:
         self.blobs = blobs
         self.max_image_bytes = max_image_bytes
         self.max_image_pixels = max_image_pixels
+        # One lock per digest while a row and its blob are changed together (see store
+        # and delete); weak, so a digest nobody is working on costs nothing.
+        self._digest_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def store(
         self,
@@ -90,7 +96,19 @@ class AssetLibrary:
             create_time=datetime.now(UTC),
             display_name=display_name,
         )
-        return await self.repository.add(asset, workspace_id)
+        async with self._digest_lock(sha256):
+            stored = await self.repository.add(asset, workspace_id)
+            if not self.blobs.exists(sha256):
+                # A DeleteAsset of the last other row removed the blob after this store
+                # found it present: write it again, now that the new row protects it.
+                await asyncio.to_thread(self.blobs.add_sync, data)
+        return stored
+
+    def _digest_lock(self, sha256: str) -> asyncio.Lock:
+        lock = self._digest_locks.get(sha256)
+        if lock is None:
+            lock = self._digest_locks[sha256] = asyncio.Lock()
+        return lock
 
     def _check_and_keep(self, data: bytes, header: ImageHeader) -> str:
         check_integrity(data, header)
@@ -136,7 +154,10 @@ class AssetLibrary:
         """Deletes the workspace's asset; refused while an avatar, a reference image, a
         chat background or a message attachment shows it (nothing would be left to show)."""
         sha256 = parse_asset_name(name, "name")
-        outcome = await self.repository.delete(workspace_id, sha256)
+        async with self._digest_lock(sha256):
+            outcome = await self.repository.delete(workspace_id, sha256)
+            if outcome.existed and not outcome.in_use and outcome.remaining == 0:
+                await self.blobs.delete(sha256)
         if not outcome.existed:
             raise NotFound(f"{name} not found", reason="ASSET_NOT_FOUND", metadata={"asset": name})
         if outcome.in_use:
@@ -154,8 +175,6 @@ class AssetLibrary:
                     for use in outcome.in_use
                 ],
             )
-        if outcome.remaining == 0:
-            await self.blobs.delete(sha256)
 
 
 def upload_provenance() -> Provenance:
