@@ -110,6 +110,7 @@ class App:
         self.server: GrpcServer | None = None
         self.providers: dict[str, Provider] = {}
         self.http: httpx.AsyncClient | None = None
+        self.download_http: httpx.AsyncClient | None = None
         self.templates: TemplateService | None = None
 
     @property
@@ -198,8 +199,11 @@ class App:
             max_image_pixels=settings.assets.max_image_pixels,
         )
         ledger = SqlRequestLedger(database)
+        # Downloads use httpx's own transport: it honours the sni_hostname extension the
+        # fetcher needs to connect to a checked address (see limner.assets.fetch).
+        self.download_http = download_http = httpx.AsyncClient(follow_redirects=False)
         fetcher = UrlFetcher(
-            http,
+            download_http,
             max_bytes=settings.assets.max_image_bytes,
             timeout_s=settings.assets.download_timeout_s,
         )
@@ -280,6 +284,8 @@ class App:
             await provider.aclose()
         if self.http is not None:
             await self.http.aclose()
+        if self.download_http is not None:
+            await self.download_http.aclose()
         if self.templates is not None:
             self.templates.close()
         if self.database is not None:

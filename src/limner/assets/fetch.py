@@ -3,6 +3,12 @@
 Only http(s); the host must resolve to public addresses unless it is one the operator
 configured (a provider's own base URL may be on loopback or a LAN, e.g. AUTOMATIC1111);
 redirects are followed by hand so every hop is checked; size and time are capped.
+
+The connection goes to the address that was checked, not to whatever the name resolves to
+a moment later (DNS rebinding): the URL's host is replaced by that address, the ``Host``
+header keeps the name, and for https the name is still used for SNI and the certificate
+check (httpx's ``sni_hostname`` extension, which needs httpx's own transport: the client
+given must use it).
 """
 
 from __future__ import annotations
@@ -45,9 +51,15 @@ class UrlFetcher:
         try:
             async with asyncio.timeout(self.timeout_s):
                 for _ in range(MAX_REDIRECTS + 1):
-                    await self._check(url, trusted)
+                    address = await self._check(url, trusted)
+                    target, headers, extensions = pinned(url, address)
                     async with self.client.stream(
-                        "GET", url, follow_redirects=False, timeout=self.timeout_s
+                        "GET",
+                        target,
+                        headers=headers,
+                        extensions=extensions,
+                        follow_redirects=False,
+                        timeout=self.timeout_s,
                     ) as response:
                         if response.is_redirect and "location" in response.headers:
                             url = urljoin(url, response.headers["location"])
@@ -88,13 +100,15 @@ class UrlFetcher:
             metadata={"limit": str(self.max_bytes)},
         )
 
-    async def _check(self, url: str, trusted: frozenset[str]) -> None:
+    async def _check(self, url: str, trusted: frozenset[str]) -> str | None:
+        """Refuses a URL Limner must not fetch; returns the public address to connect to
+        (``None`` for a host the operator trusts, which is fetched by name)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DownloadRefused(f"only http(s) image URLs are downloaded, not {parts.scheme!r}")
         host = parts.hostname.lower()
         if host in trusted:
-            return
+            return None
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host,
@@ -113,6 +127,22 @@ class UrlFetcher:
                     f"({address}); configure the provider on that host to allow it",
                     metadata={"host": host},
                 )
+        return str(infos[0][4][0])
+
+
+def pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The request for ``url`` sent to ``address`` (already checked) instead of the name:
+    the URL to use, the headers and the httpx extensions."""
+    if address is None:
+        return url, {}, {}
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    name = f"[{host}]" if ":" in host else host
+    headers = {"Host": f"{name}:{parts.port}" if parts.port else name}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return parts._replace(netloc=netloc).geturl(), headers, extensions
 
 
 def host_of(url: str) -> str:
