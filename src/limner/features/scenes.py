@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from limner.domain.chats import Attachment, Chat, Message, MessageRole, Scene, SceneState
+from limner.domain.chats import Attachment, Chat, Message, Scene, SceneState
 from limner.domain.images import MAX_PROMPT_CHARS
 from limner.domain.jobs import Job, JobKind, JobResult, JobState, JobWarning
 from limner.domain.models import Feature, ModelSpec, SceneMode
@@ -39,6 +39,7 @@ from limner.errors import (
 from limner.features import writing
 from limner.features.chats import Chats, parse_message_name
 from limner.features.images import ImageCommand, ImageFeature, generator
+from limner.features.scene_prompts import clean_scene_prompt, render_references, writer_values
 from limner.jobs import AwaitApproval, JobContext, JobRunner, NewJob
 from limner.prompts.api import PromptRenderer, TemplateKind
 from limner.providers import Provider
@@ -290,7 +291,7 @@ class SceneFeature:
             rendered = await self.renderer.render(
                 workspace_id,
                 TemplateKind.SCENE_WRITER,
-                _writer_values(character, persona, chat, window, directive),
+                writer_values(character, persona, chat, window, directive),
             )
             template_version = rendered.version
             writer_messages = writing.messages_spec(rendered)
@@ -304,7 +305,7 @@ class SceneFeature:
                         "slot, so the writer does not see those images",
                     )
                 )
-        references, reference_map, trimmed = _render_references(
+        references, reference_map, trimmed = render_references(
             character, persona, chat, ready.image_model
         )
         if trimmed:
@@ -531,123 +532,3 @@ class SceneFeature:
             seed=image.seed,
         )
         return JobResult(images=result.images, text=prompt)
-
-
-# -- writer input --------------------------------------------------------------------------
-
-
-def _label(message: Message, character: Subject, persona: Subject | None) -> str:
-    if message.role is MessageRole.ASSISTANT:
-        return character.display_name
-    if message.role is MessageRole.USER:
-        return persona.display_name if persona else "User"
-    if message.role is MessageRole.SCENE:
-        return "Scene"
-    return "Narrator"
-
-
-def _writer_values(
-    character: Subject,
-    persona: Subject | None,
-    chat: Chat,
-    window: list[Message],
-    directive: str,
-) -> dict[str, Any]:
-    recent = "\n\n".join(f"{_label(m, character, persona)}: {m.text.strip()}" for m in window)
-    names = character.display_name + (f" and {persona.display_name}" if persona else "")
-    request = "Write one polished scene prompt for the latest moment"
-    request += f", keeping {names} visually distinct." if persona else "."
-    if directive:
-        request = (
-            f"The chat model asked for this picture: {directive}\n"
-            f"{request} Follow its idea, but take every look from the references above."
-        )
-    return {
-        "character_name": character.display_name,
-        "character_description": character.description,
-        "character_notes": character.design_notes,
-        "persona_name": persona.display_name if persona else "",
-        "persona_description": persona.description if persona else "",
-        "persona_notes": persona.design_notes if persona else "",
-        "recent_messages": recent,
-        "scene_request": request,
-        "has_background": bool(chat.background_asset),
-    }
-
-
-# -- render references ---------------------------------------------------------------------
-
-
-def _render_references(
-    character: Subject, persona: Subject | None, chat: Chat, model: ModelSpec
-) -> tuple[list[str], str, list[str]]:
-    """The reference images in their fixed order (character, persona, background last),
-    trimmed to what the model accepts, and the numbered map that says which is whom.
-    Trimming drops the background first, then the longer subject list's last image, so
-    each subject keeps an anchor as long as there is room."""
-    limit = max(model.profile.max_reference_images, 0)
-    ours = list(dict.fromkeys(character.identity_anchors()))
-    theirs = [
-        a for a in dict.fromkeys(persona.identity_anchors() if persona else []) if a not in ours
-    ]
-    background = [chat.background_asset] if chat.background_asset else []
-    background = [a for a in background if a not in ours and a not in theirs]
-    trimmed: list[str] = []
-    if len(ours) + len(theirs) + len(background) > limit:
-        trimmed += background
-        background = []
-    while len(ours) + len(theirs) > limit:
-        longer = theirs if len(theirs) >= len(ours) and theirs else ours
-        trimmed.insert(0, longer.pop())
-    lines = []
-    number = 1
-    for subject, role, anchors in (
-        (character, "character", ours),
-        (persona, "persona", theirs),
-    ):
-        if subject is None:
-            continue
-        what = "design reference" if subject.reference_assets else "avatar"
-        for _ in anchors:
-            lines.append(f"Image {number}: {subject.display_name} ({role}), {what}")
-            number += 1
-    for _ in background:
-        lines.append(
-            f"Image {number}: the background: setting, light and palette only; it is not an "
-            "identity source"
-        )
-        number += 1
-    if lines and persona is not None and (not ours) != (not theirs):
-        missing = persona.display_name if not theirs else character.display_name
-        lines.append(f"No image shows {missing}; do not invent them from the other references.")
-    return [*ours, *theirs, *background], "\n".join(lines), trimmed
-
-
-# -- cleaning the writer's answer ----------------------------------------------------------
-
-_PREAMBLE = re.compile(
-    r"^\s*(?:(?:sure|okay|ok|certainly)[,!.]?\s*)?"
-    r"(?:here(?:'s| is)\s+(?:the|your|a|my)\s+(?:final\s+|polished\s+|scene\s+|image\s+)*prompt"
-    r"|(?:final\s+|scene\s+|image\s+)*prompt)\s*[:\-\u2013\u2014]\s*",
-    re.IGNORECASE,
-)
-_IMG_TAG = re.compile(r"<\s*/?\s*img\s*>", re.IGNORECASE)
-_EXPLANATION = re.compile(
-    r"^(?:this prompt|the prompt|note|explanation|why this works)\b", re.IGNORECASE
-)
-
-
-def clean_scene_prompt(text: str) -> str:
-    """Exactly one prompt from what a writer returned: no code fences, no surrounding
-    quotes, no "Here is the prompt:" preamble, no trailing explanation, no ``<img>`` tags."""
-    text = writing.clean_text(_IMG_TAG.sub(" ", text))
-    for _ in range(3):
-        before = text
-        text = writing.clean_text(_PREAMBLE.sub("", text, count=1))
-        if text == before:
-            break
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    while len(paragraphs) > 1 and _EXPLANATION.match(paragraphs[-1]):
-        paragraphs.pop()
-    paragraphs = [" ".join(p.split()) for p in paragraphs]
-    return "\n\n".join(paragraphs)
