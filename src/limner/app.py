@@ -41,6 +41,7 @@ from limner.features.scenes import SceneFeature
 from limner.features.subjects import Subjects
 from limner.features.uploads import Uploads
 from limner.jobs import JobRunner
+from limner.jobs.eta import RunTimes
 from limner.jobs.hub import EventHub
 from limner.jobs.runner import RunnerSettings
 from limner.persistence import Database
@@ -213,6 +214,8 @@ class App:
             assets=assets,
             providers=self.providers,
             fetcher=fetcher,
+            run_times=RunTimes(runner.store),
+            estimate_interval_s=settings.jobs.estimate_interval_s,
         )
         jobs = JobQueries(runner, settings.jobs.heartbeat_interval_s)
         subjects = Subjects(SqlSubjectRepository(database), assets)

@@ -50,6 +50,8 @@ class JobSettings(BaseModel):
     preview_interval_s: float = 0.5
     # Queue positions are published at most this often per waiting job.
     queue_report_interval_s: float = 0.25
+    # While a provider that reports no progress works, a learnt ETA is published this often.
+    estimate_interval_s: float = 1.0
 
 
 class AssetSettings(BaseModel):

@@ -414,16 +414,16 @@ async def test_unknown_subject_and_bad_names(server):
     assert await job_count(server) == 0
 
 
-async def test_a_deleted_image_is_reported_before_any_job(server):
+async def test_a_reference_image_cannot_be_deleted_from_under_its_subject(server):
     subject = await create(server)
     reference = await upload(server, fake_png(70, 70, 4))
     await add_reference(server, subject.name, reference)
-    await server.images.DeleteAsset(ipb.DeleteAssetRequest(name=reference))
-    error = await draft_error(server, subject.name)
-    assert error.code() == grpc.StatusCode.NOT_FOUND
-    assert reason(error) == "ASSET_NOT_FOUND"
-    assert status_details(error)["ErrorInfo"].metadata["asset"] == reference
-    assert await job_count(server) == 0
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await server.images.DeleteAsset(ipb.DeleteAssetRequest(name=reference))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason(caught.value) == "ASSET_IN_USE"
+    # So the draft still has its image to look at.
+    assert list((await get(server, subject.name)).reference_assets) == [reference]
 
 
 # -- restarts --------------------------------------------------------------------------------

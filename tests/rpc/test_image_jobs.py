@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 
 from PIL import Image, ImageChops
 
+from limner.domain.images import GeneratedImage
+from limner.testing.providers import replacing_offline, solid_png
 from limner.testing.streams import collect, kinds, logged
 from limner.v1 import image_service_pb2 as ipb
 from limner.v1 import job_pb2
@@ -95,3 +98,52 @@ async def test_edit_transforms_the_source_and_keeps_its_size(server):
     asset = (await server.images.GetAsset(ipb.GetAssetRequest(name=edited.asset))).asset
     assert asset.provenance.job == events[0].job
     assert list(asset.provenance.reference_assets) == [source]
+
+
+class SilentImageGenerator:
+    """Answers after ``delay_s`` without reporting any progress (like most hosted APIs)."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    async def generate(self, request, progress):
+        await asyncio.sleep(self.delay_s)
+        return [GeneratedImage(data=solid_png(), seed=request.seed)]
+
+
+async def test_providers_without_progress_get_an_eta_learnt_from_past_runs(make_server):
+    silent = SilentImageGenerator(0.4)
+    async with make_server(
+        providers=replacing_offline(silent),
+        jobs={"heartbeat_interval_s": 1.0, "preview_interval_s": 0.0, "estimate_interval_s": 0.1},
+    ) as server:
+        request = ipb.GenerateImageRequest(prompt="a lighthouse")
+        first = await collect(server.images.GenerateImage(request))
+        rendering = [e.progress for e in first if e.progress.stage == job_pb2.JOB_STAGE_GENERATING]
+        assert [p.message for p in rendering] == ["rendering"], "nothing learnt yet"
+
+        second = await collect(server.images.GenerateImage(request))
+        generating = [e for e in second if e.progress.stage == job_pb2.JOB_STAGE_GENERATING]
+        announced, *ticks = generating
+        assert not announced.transient
+        assert 0.3 < announced.progress.eta.ToTimedelta().total_seconds() < 1.0
+        assert announced.progress.message.startswith("rendering, usually about")
+        assert len(ticks) >= 2 and all(t.transient for t in ticks)
+        left = [t.progress.eta.ToTimedelta().total_seconds() for t in ticks]
+        assert left == sorted(left, reverse=True), "the ETA counts down"
+        fractions = [t.progress.fraction for t in ticks]
+        assert fractions == sorted(fractions) and max(fractions) <= 0.95
+        assert second[-1].WhichOneof("event") == "completed"
+
+    # A new server learns from the stored jobs.
+    async with make_server(
+        providers=replacing_offline(silent),
+        jobs={"heartbeat_interval_s": 1.0, "preview_interval_s": 0.0, "estimate_interval_s": 0.1},
+    ) as server:
+        third = await collect(server.images.GenerateImage(request))
+        messages = [
+            e.progress.message
+            for e in third
+            if e.progress.stage == job_pb2.JOB_STAGE_GENERATING and not e.transient
+        ]
+        assert any(m.startswith("rendering, usually about") for m in messages)

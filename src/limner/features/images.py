@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import random
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,7 +23,16 @@ from limner.domain.images import (
     ImageOptions,
     ProviderImageRequest,
 )
-from limner.domain.jobs import ImageOutput, Job, JobKind, JobResult, JobStage, JobWarning, Usage
+from limner.domain.jobs import (
+    ImageOutput,
+    Job,
+    JobKind,
+    JobResult,
+    JobStage,
+    JobWarning,
+    Progress,
+    Usage,
+)
 from limner.domain.models import Feature, ModelSpec
 from limner.errors import (
     FieldViolation,
@@ -32,6 +45,7 @@ from limner.errors import (
 )
 from limner.features.assets import AssetLibrary, parse_asset_name
 from limner.jobs import JobContext, JobRunner, NewJob
+from limner.jobs.eta import RunTimes
 from limner.providers import ImageGenerator, Provider
 from limner.registry import ModelCatalog
 
@@ -82,12 +96,16 @@ class ImageFeature:
         assets: AssetLibrary,
         providers: dict[str, Provider],
         fetcher: UrlFetcher,
+        run_times: RunTimes,
+        estimate_interval_s: float = 1.0,
     ) -> None:
         self.catalog = catalog
         self.runner = runner
         self.assets = assets
         self.providers = providers
         self.fetcher = fetcher
+        self.run_times = run_times
+        self.estimate_interval_s = estimate_interval_s
         runner.register(JobKind.IMAGE_GENERATION, self.run)
         runner.register(JobKind.IMAGE_EDIT, self.run)
 
@@ -279,7 +297,11 @@ class ImageFeature:
             ),
         )
         sink = JobProgressSink(context, self.assets, provenance)
-        results = await _generate_with_retries(images, request, sink, context)
+        expected_s = await self.run_times.expected_s(model.id)
+        started = time.monotonic()
+        with sink.estimating(expected_s, self.estimate_interval_s):
+            results = await _generate_with_retries(images, request, sink, context, expected_s)
+        self.run_times.record(model.id, time.monotonic() - started)
         contents = await self._download(context, model, results)
         await context.progress(JobStage.STORING, message=f"storing {len(results)} image(s)")
         outputs = []
@@ -342,10 +364,46 @@ class JobProgressSink:
         self.context = context
         self.assets = assets
         self.provenance = provenance
+        self._estimator: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def estimating(self, expected_s: float | None, interval_s: float) -> Iterator[None]:
+        """While the provider works, publish the learnt ETA every ``interval_s`` (until the
+        adapter reports real steps; see ``step``)."""
+        if expected_s and interval_s > 0:
+            self._estimator = asyncio.create_task(self._estimate(expected_s, interval_s))
+        try:
+            yield
+        finally:
+            self._stop_estimating()
+
+    async def _estimate(self, expected_s: float, interval_s: float) -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(interval_s)
+            elapsed = time.monotonic() - started
+            left = max(expected_s - elapsed, 0.0)
+            self.context.estimate(
+                Progress(
+                    stage=JobStage.GENERATING,
+                    # Never 1.0 on a guess: only the provider's answer finishes the bar.
+                    fraction=min(elapsed / expected_s, 0.95),
+                    eta_s=left,
+                    message=f"rendering, about {left:.0f} s left (estimated)"
+                    if left >= 1
+                    else "rendering, taking longer than usual",
+                )
+            )
+
+    def _stop_estimating(self) -> None:
+        if self._estimator is not None:
+            self._estimator.cancel()
+            self._estimator = None
 
     async def step(
         self, step: int, total: int, *, eta_s: float | None = None, message: str = ""
     ) -> None:
+        self._stop_estimating()  # real progress beats a guess
         await self.context.progress(
             JobStage.GENERATING,
             fraction=step / total if total else None,
@@ -393,10 +451,19 @@ async def _generate_with_retries(
     request: ProviderImageRequest,
     sink: JobProgressSink,
     context: JobContext,
+    expected_s: float | None = None,
 ) -> list[GeneratedImage]:
     """A provider that answers without an image is asked again, a bounded number of times.
     Content filtering and other errors are not retried here."""
-    await context.progress(JobStage.GENERATING, message="rendering")
+    if expected_s:
+        await context.progress(
+            JobStage.GENERATING,
+            fraction=0.0,
+            eta_s=expected_s,
+            message=f"rendering, usually about {expected_s:.0f} s",
+        )
+    else:
+        await context.progress(JobStage.GENERATING, message="rendering")
     for attempt in range(NO_IMAGE_RETRIES + 1):
         try:
             results = await images.generate(request, sink)

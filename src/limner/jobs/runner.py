@@ -190,6 +190,11 @@ class JobContext:
         )
         await self._runner._append(self.job, [ProgressEvent(progress)], durable=False)
 
+    def estimate(self, progress: Progress) -> None:
+        """Progress that is a guess, not history (a learnt ETA): shown to watchers and in
+        snapshots, never logged."""
+        self._runner._publish_ephemeral(self.job, ProgressEvent(progress))
+
     def preview_due(self) -> bool:
         """Whether a preview may be sent now (previews are throttled per job)."""
         return time.monotonic() - self._last_preview >= self._runner.settings.preview_interval_s

@@ -58,6 +58,13 @@ class JobStore(JobReader, Protocol):
         page_token: str,
     ) -> JobPage: ...
 
+    async def recent_run_times(
+        self, model_id: str, kinds: Sequence[JobKind], limit: int
+    ) -> list[float]:
+        """Seconds from start to end of the model's latest succeeded jobs of these kinds,
+        newest first (what ``limner.jobs.eta`` learns ETAs from)."""
+        ...
+
     async def unfinished_jobs(self) -> list[Job]:
         """Every job not in a terminal state, across workspaces (for restart recovery)."""
         ...

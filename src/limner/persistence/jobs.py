@@ -226,6 +226,24 @@ class SqlJobStore:
             for row in rows
         ]
 
+    async def recent_run_times(
+        self, model_id: str, kinds: Sequence[JobKind], limit: int
+    ) -> list[float]:
+        statement = (
+            select(_JOB.c.end_time_us - _JOB.c.start_time_us)
+            .where(
+                _JOB.c.model_id == model_id,
+                _JOB.c.state == JobState.SUCCEEDED.value,
+                _JOB.c.kind.in_([kind.value for kind in kinds]),
+                _JOB.c.start_time_us.is_not(None),
+                _JOB.c.end_time_us.is_not(None),
+            )
+            .order_by(_JOB.c.end_time_us.desc())
+            .limit(limit)
+        )
+        rows = await self.db.run(lambda c: c.execute(statement).scalars().all())
+        return [value / 1_000_000 for value in rows if value is not None and value > 0]
+
     async def unfinished_jobs(self) -> list[Job]:
         statement = (
             select(_JOB).where(_JOB.c.state.in_(NON_TERMINAL)).order_by(_JOB.c.create_time_us)
