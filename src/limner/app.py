@@ -179,7 +179,7 @@ class App:
         )
         hub = EventHub()
         self.runner = runner = JobRunner(
-            SqlJobStore(database),
+            SqlJobStore(database, lease_s=settings.jobs.lease_s),
             hub,
             RunnerSettings(
                 heartbeat_interval_s=settings.jobs.heartbeat_interval_s,
@@ -188,6 +188,7 @@ class App:
                 default_concurrency=settings.jobs.default_provider_concurrency,
                 preview_interval_s=settings.jobs.preview_interval_s,
                 queue_report_interval_s=settings.jobs.queue_report_interval_s,
+                lease_s=settings.jobs.lease_s,
                 provider_concurrency={
                     name: section.max_concurrent_jobs for name, section in sections.items()
                 },

@@ -52,6 +52,9 @@ class JobSettings(BaseModel):
     queue_report_interval_s: float = 0.25
     # While a provider that reports no progress works, a learnt ETA is published this often.
     estimate_interval_s: float = 1.0
+    # How long a process's claim on a job lasts without renewal (it renews every third of
+    # it). After that, another process sharing the database takes the job over.
+    lease_s: float = 30.0
 
 
 class AssetSettings(BaseModel):

@@ -119,6 +119,9 @@ class RunnerSettings:
     default_concurrency: int = 4
     preview_interval_s: float = 0.5
     queue_report_interval_s: float = 0.25
+    # A job's process renews its lease every third of this; a job whose lease ran out is
+    # claimed by another process (or this one at its next start).
+    lease_s: float = 30.0
     provider_concurrency: dict[str, int] = field(default_factory=dict)
 
 
@@ -229,6 +232,8 @@ class JobRunner:
         self._cancel_reasons: dict[str, str] = {}
         self._accepting = True
         self._stopping = False
+        self._lost: set[str] = set()  # jobs another process claimed from this one
+        self._lease_task: asyncio.Task[None] | None = None
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -322,8 +327,14 @@ class JobRunner:
             # Wait for the task to record the outcome, whatever happens to our caller.
             await asyncio.shield(asyncio.wait({task}))
         elif job_id not in self._live:
-            # Not running anywhere here (waiting for approval, or left over): end it.
-            await self._finish(job, CancelledEvent(reason), JobState.CANCELLED)
+            if job.state is not JobState.AWAITING_APPROVAL and await self.store.request_cancel(
+                job_id, reason
+            ):
+                # Another process runs it: it sees the request when it renews its lease.
+                await self._await_end_elsewhere(workspace_id, job_id)
+            else:
+                # Not running anywhere (waiting for approval, or left over): end it here.
+                await self._finish(job, CancelledEvent(reason), JobState.CANCELLED)
         refreshed = await self.get_job(workspace_id, job_id)
         assert refreshed is not None
         if refreshed.state is not JobState.CANCELLED:
@@ -335,37 +346,95 @@ class JobRunner:
             )
         return refreshed
 
+    async def _await_end_elsewhere(self, workspace_id: str, job_id: str) -> None:
+        """Waits for the process running a job to end it (after a cancellation request)."""
+        deadline = time.monotonic() + 2 * self.settings.lease_s
+        while time.monotonic() < deadline:
+            job = await self.store.get_job(workspace_id, job_id)
+            if job is None or job.state.terminal:
+                return
+            await asyncio.sleep(min(0.2, self.settings.lease_s / 10))
+        raise Unavailable(
+            f"jobs/{job_id} runs in another server process, which has not ended it yet; "
+            "it will be cancelled when that process renews or loses its lease",
+            reason="JOB_CANCEL_PENDING",
+            metadata={"job": f"jobs/{job_id}"},
+            retry_after_s=self.settings.lease_s / 3,
+        )
+
     async def recover(self) -> None:
-        """Runs at start-up: jobs a previous process left queued or running are started
-        again (they are rebuilt from their stored spec) or, past ``max_attempts``, failed."""
-        for job in await self.store.unfinished_jobs():
-            if job.state == JobState.AWAITING_APPROVAL:
-                continue  # paused on purpose; nothing was running
-            if job.kind in self._handlers and job.attempt < self.settings.max_attempts:
-                self._live[job.id] = _LiveJob(job.copy(), [])
-                await self._append(
-                    job,
-                    [
-                        WarningEvent(
-                            JobWarning(
-                                "JOB_RESUMED",
-                                "the server restarted while this job was in flight; "
-                                f"running it again (attempt {job.attempt + 1})",
-                            )
-                        ),
-                        ProgressEvent(Progress(stage=JobStage.QUEUED, message="requeued")),
-                    ],
-                    JobChanges(state=JobState.QUEUED),
-                )
-                self._start(job)
-            else:
-                error = Aborted(
-                    f"the server restarted while this job was in flight and it was not "
-                    f"resumed after {job.attempt} attempt(s); submit it again",
-                    reason="SERVER_RESTARTED",
-                    metadata={"attempts": str(job.attempt)},
-                )
-                await self._finish(job, FailedEvent(error.payload()), JobState.FAILED)
+        """Runs at start-up: claims the jobs whose process stopped or died (their lease ran
+        out) and starts renewing this process's leases, claiming more as other processes
+        go away (ARCHITECTURE §7)."""
+        await self._claim()
+        if self._lease_task is None:
+            self._lease_task = asyncio.create_task(self._keep_leases(), name="job-leases")
+
+    async def _keep_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            try:
+                news = await self.store.renew_leases(list(self._tasks))
+                for job_id in news.lost:
+                    self._lose(job_id)
+                for job_id, reason in news.cancel.items():
+                    task = self._tasks.get(job_id)
+                    if task is not None and job_id not in self._cancel_reasons:
+                        self._cancel_reasons[job_id] = reason
+                        task.cancel()
+                await self._claim()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be away for a moment; try again later
+                log.warning("could not renew job leases", exc_info=True)
+
+    def _lose(self, job_id: str) -> None:
+        """Another process claimed a job this one still runs (this one stalled past its
+        lease): stop it here without writing anything more."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            log.warning("jobs/%s was claimed by another process; stopping it here", job_id)
+            self._lost.add(job_id)
+            task.cancel()
+
+    async def _claim(self) -> None:
+        if not self._accepting:
+            return
+        for job, cancel_reason in await self.store.claim_jobs():
+            if job.id in self._tasks:
+                continue  # ours already (a lease renewed late)
+            await self._take_over(job, cancel_reason)
+
+    async def _take_over(self, job: Job, cancel_reason: str) -> None:
+        """A claimed job: ended if its cancellation was asked for, run again from its spec,
+        or, past ``max_attempts``, failed."""
+        if cancel_reason:
+            await self._finish(job, CancelledEvent(cancel_reason), JobState.CANCELLED)
+        elif job.kind in self._handlers and job.attempt < self.settings.max_attempts:
+            self._live[job.id] = _LiveJob(job.copy(), [])
+            await self._append(
+                job,
+                [
+                    WarningEvent(
+                        JobWarning(
+                            "JOB_RESUMED",
+                            "the server restarted (or the process running this job stopped) "
+                            f"while it was in flight; running it again (attempt {job.attempt + 1})",
+                        )
+                    ),
+                    ProgressEvent(Progress(stage=JobStage.QUEUED, message="requeued")),
+                ],
+                JobChanges(state=JobState.QUEUED),
+            )
+            self._start(job)
+        else:
+            error = Aborted(
+                "the server restarted (or the process running this job stopped) while it was "
+                f"in flight and it was not resumed after {job.attempt} attempt(s); submit it again",
+                reason="SERVER_RESTARTED",
+                metadata={"attempts": str(job.attempt)},
+            )
+            await self._finish(job, FailedEvent(error.payload()), JobState.FAILED)
 
     async def shutdown(self, grace_s: float) -> None:
         """Stops accepting jobs, lets running ones finish within ``grace_s``, then interrupts
@@ -376,11 +445,20 @@ class JobRunner:
         if tasks:
             await asyncio.wait(tasks, timeout=grace_s)
         self._stopping = True
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            self._lease_task = None
+        interrupted = list(self._tasks)
         remaining = list(self._tasks.values())
         for task in remaining:
             task.cancel()
         if remaining:
             await asyncio.wait(remaining)
+        # Stopped on purpose: let the next process (or another one) claim them at once.
+        try:
+            await self.store.release(interrupted)
+        except Exception:  # their leases run out by themselves
+            log.warning("could not release the leases of interrupted jobs", exc_info=True)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -442,6 +520,9 @@ class JobRunner:
             paused = pause
         except asyncio.CancelledError:
             reason = self._cancel_reasons.pop(job.id, None)
+            if job.id in self._lost:
+                self._lost.discard(job.id)
+                raise  # another process runs it now; nothing more is written from here
             if reason is None or self._stopping:
                 await self._note_interrupted(job)
                 raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
@@ -14,6 +14,15 @@ from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
 class JobPage:
     jobs: list[Job]
     next_page_token: str
+
+
+@dataclass(frozen=True)
+class LeaseNews:
+    """What renewing this process's leases found: cancellations asked for by other
+    processes (job id -> reason), and jobs another process has claimed meanwhile."""
+
+    cancel: dict[str, str] = field(default_factory=dict)
+    lost: frozenset[str] = frozenset()
 
 
 class JobReader(Protocol):
@@ -63,6 +72,25 @@ class JobStore(JobReader, Protocol):
     ) -> list[float]:
         """Seconds from start to end of the model's latest succeeded jobs of these kinds,
         newest first (what ``limner.jobs.eta`` learns ETAs from)."""
+        ...
+
+    async def claim_jobs(self, limit: int = 100) -> list[tuple[Job, str]]:
+        """Takes over unfinished jobs (not those waiting for approval) whose lease ran out:
+        their process stopped or died. Each comes with the reason of a cancellation asked
+        for meanwhile ("" if none). No two processes ever claim the same job."""
+        ...
+
+    async def renew_leases(self, job_ids: Sequence[str]) -> LeaseNews:
+        """Extends this process's leases on the jobs it runs."""
+        ...
+
+    async def release(self, job_ids: Sequence[str]) -> None:
+        """Gives up this process's leases (a graceful stop), so they can be claimed now."""
+        ...
+
+    async def request_cancel(self, job_id: str, reason: str) -> bool:
+        """Asks the process that holds a live lease on the job to cancel it; ``False`` if
+        no other process does."""
         ...
 
     async def unfinished_jobs(self) -> list[Job]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,7 @@ from limner.domain.codec import (
 )
 from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
 from limner.errors import ErrorPayload
-from limner.jobs.store import JobPage
+from limner.jobs.store import JobPage, LeaseNews
 from limner.persistence.database import Database
 from limner.persistence.keyset import newest_first
 from limner.persistence.requests import find_request, remember_request
@@ -38,15 +40,24 @@ from limner.persistence.timeutil import from_us, opt_from_us, opt_to_us, to_us
 _JOB = JobRow.__table__  # type: ignore[attr-defined]
 _EVENT = JobEventRow.__table__  # type: ignore[attr-defined]
 NON_TERMINAL = [JobState.QUEUED.value, JobState.RUNNING.value, JobState.AWAITING_APPROVAL.value]
+# Jobs a process runs (a job waiting for approval runs nowhere until it is approved).
+CLAIMABLE = [JobState.QUEUED.value, JobState.RUNNING.value]
 
 
 class SqlJobStore:
     """``limner.jobs.JobStore`` on SQLModel tables (SQLite or PostgreSQL)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, owner: str = "", lease_s: float = 30.0) -> None:
         self.db = database
+        # This process's name on the jobs it runs; every write it makes to a job's row
+        # renews that job's lease for ``lease_s``.
+        self.owner = owner or uuid.uuid4().hex
+        self.lease_s = lease_s
         self._queue: asyncio.Queue[_PendingSave] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+
+    def _lease_until_us(self) -> int:
+        return int((time.time() + self.lease_s) * 1_000_000)
 
     async def create_job(
         self, job: Job, first_event: EventBody, *, request_id: str, request_hash: str
@@ -54,7 +65,11 @@ class SqlJobStore:
         method = f"job:{job.kind.value}"
         kind, payload = event_to_json(first_event)
         now_us = to_us(job.create_time)
-        values = _job_values(job, last_sequence=1)
+        values = {
+            **_job_values(job, last_sequence=1),
+            "owner": self.owner,
+            "lease_until_us": self._lease_until_us(),
+        }
 
         def create(connection: Connection) -> Job | None:
             if request_id:
@@ -117,7 +132,11 @@ class SqlJobStore:
         return job, True
 
     def save(self, job: Job, events: Sequence[JobEvent]) -> asyncio.Future[None]:
-        job_values = _row_values(job)
+        job_values = {
+            **_row_values(job),
+            "b_owner": self.owner,
+            "b_lease_until_us": self._lease_until_us(),
+        }
         event_rows = [_event_row(job.workspace_id, event) for event in events]
         if self.db.ordered_writes:
             # SQLite: its writer thread already commits whatever is queued together, in
@@ -244,6 +263,90 @@ class SqlJobStore:
         rows = await self.db.run(lambda c: c.execute(statement).scalars().all())
         return [value / 1_000_000 for value in rows if value is not None and value > 0]
 
+    async def claim_jobs(self, limit: int = 100) -> list[tuple[Job, str]]:
+        now_us = int(time.time() * 1_000_000)
+        until_us = self._lease_until_us()
+        owner = self.owner
+
+        def claim(connection: Connection) -> list[tuple[Job, str]]:
+            expired = (
+                select(_JOB.c.id)
+                .where(_JOB.c.state.in_(CLAIMABLE), _JOB.c.lease_until_us < now_us)
+                .order_by(_JOB.c.create_time_us)
+                .limit(limit)
+                .scalar_subquery()
+            )
+            # The lease is checked again in the UPDATE itself: of two processes claiming
+            # at once, the second finds the lease renewed and takes nothing.
+            statement = (
+                update(_JOB)
+                .where(_JOB.c.id.in_(expired), _JOB.c.lease_until_us < now_us)
+                .values(owner=owner, lease_until_us=until_us)
+                .returning(*_JOB.c)
+            )
+            rows = connection.execute(statement).all()
+            return [(_job_from_row(row), row.cancel_reason) for row in rows]
+
+        claimed = await self.db.run(claim, write=True)
+        claimed.sort(key=lambda pair: pair[0].create_time)
+        return claimed
+
+    async def renew_leases(self, job_ids: Sequence[str]) -> LeaseNews:
+        if not job_ids:
+            return LeaseNews()
+        until_us = self._lease_until_us()
+        owner = self.owner
+        ids = list(job_ids)
+
+        def renew(connection: Connection) -> LeaseNews:
+            connection.execute(
+                update(_JOB)
+                .where(_JOB.c.id.in_(ids), _JOB.c.owner == owner)
+                .values(lease_until_us=until_us)
+            )
+            rows = connection.execute(
+                select(_JOB.c.id, _JOB.c.owner, _JOB.c.cancel_reason).where(_JOB.c.id.in_(ids))
+            ).all()
+            return LeaseNews(
+                cancel={row.id: row.cancel_reason for row in rows if row.cancel_reason},
+                lost=frozenset(row.id for row in rows if row.owner != owner),
+            )
+
+        return await self.db.run(renew, write=True)
+
+    async def release(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        owner = self.owner
+        ids = list(job_ids)
+        await self.db.run(
+            lambda c: c.execute(
+                update(_JOB)
+                .where(_JOB.c.id.in_(ids), _JOB.c.owner == owner)
+                .values(lease_until_us=0)
+            ),
+            write=True,
+        )
+
+    async def request_cancel(self, job_id: str, reason: str) -> bool:
+        now_us = int(time.time() * 1_000_000)
+        owner = self.owner
+
+        def ask(connection: Connection) -> bool:
+            result = connection.execute(
+                update(_JOB)
+                .where(
+                    _JOB.c.id == job_id,
+                    _JOB.c.state.in_(CLAIMABLE),
+                    _JOB.c.owner != owner,
+                    _JOB.c.lease_until_us >= now_us,
+                )
+                .values(cancel_reason=reason or "cancelled")
+            )
+            return bool(result.rowcount)
+
+        return await self.db.run(ask, write=True)
+
     async def unfinished_jobs(self) -> list[Job]:
         statement = (
             select(_JOB).where(_JOB.c.state.in_(NON_TERMINAL)).order_by(_JOB.c.create_time_us)
@@ -341,10 +444,13 @@ _ROW_COLUMNS = (
     "end_time_us",
 )
 # One executemany UPDATE for every job in a batch (bind names must differ from columns).
+# Every save also renews the saving process's lease on the job.
 _UPDATE_JOB = (
     update(_JOB)
     .where(_JOB.c.id == bindparam("b_id"))
-    .values({column: bindparam(f"b_{column}") for column in _ROW_COLUMNS})
+    .values(
+        {column: bindparam(f"b_{column}") for column in (*_ROW_COLUMNS, "owner", "lease_until_us")}
+    )
 )
 
 

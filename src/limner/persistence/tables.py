@@ -43,6 +43,16 @@ class JobRow(SQLModel, table=True):
     update_time_us: int = Field(sa_type=BigInteger)
     start_time_us: int | None = Field(default=None, sa_type=BigInteger)
     end_time_us: int | None = Field(default=None, sa_type=BigInteger)
+    # The process running the job and until when; an expired lease on an unfinished job
+    # means its process is gone and any other may claim it (ARCHITECTURE §7).
+    owner: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    lease_until_us: int = Field(
+        default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
+    # A CancelJob that reached a process not running the job asks the owner through here.
+    cancel_reason: str = Field(
+        default="", sa_column=Column(Text, nullable=False, server_default="")
+    )
 
 
 class JobEventRow(SQLModel, table=True):
