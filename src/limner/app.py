@@ -49,6 +49,7 @@ from limner.persistence.assets import SqlAssetRepository
 from limner.persistence.chats import SqlChatRepository
 from limner.persistence.jobs import SqlJobStore
 from limner.persistence.models import SqlImageSettingsRepository, SqlModelRepository
+from limner.persistence.notify import JobEventListener
 from limner.persistence.requests import SqlRequestLedger
 from limner.persistence.subjects import SqlSubjectRepository
 from limner.persistence.templates import SqlTemplateOverrides
@@ -107,6 +108,7 @@ class App:
         self._provider_overrides = providers or {}
         self.port = 0
         self.database: Database | None = None
+        self.listener: JobEventListener | None = None
         self.runner: JobRunner | None = None
         self.server: GrpcServer | None = None
         self.providers: dict[str, Provider] = {}
@@ -178,8 +180,9 @@ class App:
             settings=SqlImageSettingsRepository(database),
         )
         hub = EventHub()
+        job_store = SqlJobStore(database, lease_s=settings.jobs.lease_s)
         self.runner = runner = JobRunner(
-            SqlJobStore(database, lease_s=settings.jobs.lease_s),
+            job_store,
             hub,
             RunnerSettings(
                 heartbeat_interval_s=settings.jobs.heartbeat_interval_s,
@@ -245,6 +248,9 @@ class App:
             providers=self.providers,
         )
         chats.scenes = scenes
+        if not database.is_sqlite:
+            self.listener = JobEventListener(database.url, job_store.owner, hub.poke)
+            await self.listener.start()
         await runner.recover()
 
         servicers = Servicers(
@@ -284,6 +290,8 @@ class App:
         await asyncio.gather(*tasks)
         if self.runner is not None:
             await self.runner.store.close()
+        if self.listener is not None:
+            await self.listener.close()
         for provider in self.providers.values():
             await provider.aclose()
         if self.http is not None:

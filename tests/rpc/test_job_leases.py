@@ -116,3 +116,31 @@ async def test_a_cancel_for_a_job_nobody_runs_ends_it_here(make_server, database
         # Claimed at start-up and failed (no attempts left) before the cancel arrived.
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert await state_of(two, name) == job_pb2.JOB_STATE_FAILED
+
+
+async def test_watchers_on_another_process_hear_at_once_on_postgresql(make_server, database_url):
+    if database_url.startswith("sqlite"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite such watchers use idle ticks")
+    slow_ticks = {**LEASES, "heartbeat_interval_s": 30.0}
+    gated = GatedImageGenerator()
+    async with make_server(
+        database_url, providers=replacing_offline(gated), jobs=slow_ticks
+    ) as one:
+        name = await start_gated_job(one)
+        await gated.started.wait()
+        async with make_server(database_url, jobs=slow_ticks) as two:
+            stream = two.jobs.WatchJob(jpb.WatchJobRequest(name=name))
+            seen = []
+
+            async def follow() -> None:
+                async for response in stream:
+                    seen.append(response.event)
+
+            following = asyncio.ensure_future(follow())
+            await asyncio.sleep(0.3)  # snapshot and replay are in
+            gated.gate.set()
+            # Far sooner than the 30 s idle tick: the notification brought it.
+            await asyncio.wait_for(following, 5)
+            assert kinds(seen)[-1] == "completed"
+            steps = [e.progress.step for e in seen if e.progress.total_steps]
+            assert 2 in steps, "the events logged after the watch began came too"

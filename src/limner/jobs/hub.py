@@ -2,8 +2,8 @@
 
 The database log is the source of truth; the hub only saves watchers a poll. Watchers
 deduplicate by sequence and fill gaps from the log, so a missed or repeated hub message is
-harmless. (Across replicas the watch falls back to reading the log on every idle tick; see
-ARCHITECTURE §7 for the LISTEN/NOTIFY route.)
+harmless. Across processes, PostgreSQL notifications poke the watchers of a job (see
+``limner.persistence.notify``); without them the watch reads the log on every idle tick.
 """
 
 from __future__ import annotations
@@ -14,17 +14,21 @@ from collections.abc import Iterable
 
 from limner.domain.jobs import JobEvent
 
+# What a watcher's queue carries: an event, or ``None``: "new events are in the log" (logged
+# by another process; see limner.persistence.notify).
+Delivery = JobEvent | None
+
 
 class EventHub:
     def __init__(self) -> None:
-        self._subscribers: defaultdict[str, set[asyncio.Queue[JobEvent]]] = defaultdict(set)
+        self._subscribers: defaultdict[str, set[asyncio.Queue[Delivery]]] = defaultdict(set)
 
-    def subscribe(self, job_id: str) -> asyncio.Queue[JobEvent]:
-        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+    def subscribe(self, job_id: str) -> asyncio.Queue[Delivery]:
+        queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self._subscribers[job_id].add(queue)
         return queue
 
-    def unsubscribe(self, job_id: str, queue: asyncio.Queue[JobEvent]) -> None:
+    def unsubscribe(self, job_id: str, queue: asyncio.Queue[Delivery]) -> None:
         subscribers = self._subscribers.get(job_id)
         if subscribers is None:
             return
@@ -36,6 +40,12 @@ class EventHub:
         for event in events:
             for queue in self._subscribers.get(event.job_id, ()):
                 queue.put_nowait(event)
+
+    def poke(self, job_ids: Iterable[str]) -> None:
+        """Another process logged events for these jobs: their watchers read the log."""
+        for job_id in job_ids:
+            for queue in self._subscribers.get(job_id, ()):
+                queue.put_nowait(None)
 
     def watcher_count(self, job_id: str) -> int:
         return len(self._subscribers.get(job_id, ()))

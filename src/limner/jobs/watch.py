@@ -80,6 +80,12 @@ async def watch_job(
                         return
                     yield Heartbeat(job_id, last, current.state)
                 continue
+            if live is None:  # logged by another process: read the log
+                async for event in catch_up():
+                    yield event
+                    if event.terminal:
+                        return
+                continue
             if live.ephemeral:
                 if live.sequence == last:
                     yield live  # state such as a queue position; not part of the log

@@ -33,6 +33,7 @@ from limner.errors import ErrorPayload
 from limner.jobs.store import JobPage, LeaseNews
 from limner.persistence.database import Database
 from limner.persistence.keyset import newest_first
+from limner.persistence.notify import notify_job_events
 from limner.persistence.requests import find_request, remember_request
 from limner.persistence.tables import JobEventRow, JobRow
 from limner.persistence.timeutil import from_us, opt_from_us, opt_to_us, to_us
@@ -368,6 +369,11 @@ def _write_batch(
     if rows:
         connection.execute(insert(_EVENT), rows)
     connection.execute(_UPDATE_JOB, list(latest.values()))
+    if rows and connection.dialect.name == "postgresql":
+        # Delivered at commit to every process listening (limner.persistence.notify), so
+        # a watcher connected to another process hears of these events at once.
+        owner = next(iter(latest.values()))["b_owner"]
+        notify_job_events(connection, owner, sorted({row["job_id"] for row in rows}))
 
 
 def _job_values(job: Job, *, last_sequence: int) -> dict[str, Any]:
