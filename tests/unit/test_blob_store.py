@@ -117,3 +117,16 @@ def test_add_sync_names_the_blob_by_its_digest(store: BlobStore) -> None:
     assert store.path(SHA).read_bytes() == DATA
     assert store.add_sync(DATA) == SHA  # idempotent
     assert os.listdir(store.path(SHA).parent) == [SHA[2:]]
+
+
+async def test_retire_then_restore_or_discard(store: BlobStore) -> None:
+    await store.put(SHA, DATA)
+    aside = await store.retire(SHA)
+    assert aside is not None and not store.exists(SHA)
+    await store.restore(aside, SHA)
+    assert await store.read(SHA) == DATA
+    aside = await store.retire(SHA)
+    assert aside is not None
+    await store.discard(aside)
+    assert not store.exists(SHA) and os.listdir(store.path(SHA).parent) == []
+    assert await store.retire(SHA) is None  # nothing to move

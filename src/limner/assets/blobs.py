@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -145,3 +146,21 @@ class BlobStore:
         """Remove the blob; deleting a missing blob is not an error."""
         target = self.path(sha256)
         await asyncio.to_thread(target.unlink, missing_ok=True)
+
+    async def retire(self, sha256: str) -> Path | None:
+        """Move the blob aside (atomically) to delete it once nothing needs it; ``None`` if
+        it is not there. Undo with :meth:`restore`, finish with :meth:`discard`."""
+        target = self.path(sha256)
+        aside = target.with_name(f".gone-{target.name}-{uuid.uuid4().hex}")
+        try:
+            await asyncio.to_thread(os.replace, target, aside)
+        except FileNotFoundError:
+            return None
+        return aside
+
+    async def restore(self, aside: Path, sha256: str) -> None:
+        # Whoever wrote the blob again meanwhile wrote the same bytes: replacing is safe.
+        await asyncio.to_thread(os.replace, aside, self.path(sha256))
+
+    async def discard(self, aside: Path) -> None:
+        await asyncio.to_thread(aside.unlink, missing_ok=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Protocol
@@ -30,6 +29,7 @@ class AssetRepository(Protocol):
         self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
     ) -> tuple[list[Asset], str]: ...
     async def delete(self, workspace_id: str, sha256: str) -> AssetDeletion: ...
+    async def count(self, sha256: str) -> int: ...
 
 
 def parse_asset_name(name: str, field: str) -> str:
@@ -55,11 +55,6 @@ class AssetLibrary:
         self.blobs = blobs
         self.max_image_bytes = max_image_bytes
         self.max_image_pixels = max_image_pixels
-        # One lock per digest while a row and its blob are changed together (see store
-        # and delete); weak, so a digest nobody is working on costs nothing.
-        self._digest_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
 
     async def store(
         self,
@@ -96,19 +91,12 @@ class AssetLibrary:
             create_time=datetime.now(UTC),
             display_name=display_name,
         )
-        async with self._digest_lock(sha256):
-            stored = await self.repository.add(asset, workspace_id)
-            if not self.blobs.exists(sha256):
-                # A DeleteAsset of the last other row removed the blob after this store
-                # found it present: write it again, now that the new row protects it.
-                await asyncio.to_thread(self.blobs.add_sync, data)
+        stored = await self.repository.add(asset, workspace_id)
+        if not self.blobs.exists(sha256):
+            # A DeleteAsset of the last other row removed the blob after this store found
+            # it present: write it again, now that the new row protects it (see delete).
+            await asyncio.to_thread(self.blobs.add_sync, data)
         return stored
-
-    def _digest_lock(self, sha256: str) -> asyncio.Lock:
-        lock = self._digest_locks.get(sha256)
-        if lock is None:
-            lock = self._digest_locks[sha256] = asyncio.Lock()
-        return lock
 
     def _check_and_keep(self, data: bytes, header: ImageHeader) -> str:
         check_integrity(data, header)
@@ -154,10 +142,9 @@ class AssetLibrary:
         """Deletes the workspace's asset; refused while an avatar, a reference image, a
         chat background or a message attachment shows it (nothing would be left to show)."""
         sha256 = parse_asset_name(name, "name")
-        async with self._digest_lock(sha256):
-            outcome = await self.repository.delete(workspace_id, sha256)
-            if outcome.existed and not outcome.in_use and outcome.remaining == 0:
-                await self.blobs.delete(sha256)
+        outcome = await self.repository.delete(workspace_id, sha256)
+        if outcome.existed and not outcome.in_use and outcome.remaining == 0:
+            await self._delete_blob(sha256)
         if not outcome.existed:
             raise NotFound(f"{name} not found", reason="ASSET_NOT_FOUND", metadata={"asset": name})
         if outcome.in_use:
@@ -175,6 +162,19 @@ class AssetLibrary:
                     for use in outcome.in_use
                 ],
             )
+
+    async def _delete_blob(self, sha256: str) -> None:
+        """Deletes bytes no row uses, without a lock against concurrent stores of the same
+        bytes (in this process or another): the blob is moved aside, the rows counted
+        again, and the blob put back if a store added a row meanwhile. A store that added
+        its row after the count finds the blob gone and writes it again (see store)."""
+        aside = await self.blobs.retire(sha256)
+        if aside is None:
+            return
+        if await self.repository.count(sha256) > 0:
+            await self.blobs.restore(aside, sha256)
+        else:
+            await self.blobs.discard(aside)
 
 
 def upload_provenance() -> Provenance:

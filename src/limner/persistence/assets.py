@@ -122,6 +122,11 @@ class SqlAssetRepository:
 
         return await self.db.run(remove, write=True)
 
+    async def count(self, sha256: str) -> int:
+        """How many workspaces hold these bytes."""
+        statement = select(func.count()).select_from(_ASSET).where(_ASSET.c.sha256 == sha256)
+        return int(await self.db.run(lambda c: c.execute(statement).scalar_one()))
+
 
 _MAX_USES_REPORTED = 20
 
