@@ -50,7 +50,7 @@ from limner.errors import (
 )
 from limner.jobs.hub import EventHub
 from limner.jobs.slots import ProviderSlots
-from limner.jobs.store import JobStore
+from limner.jobs.store import JobStore, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -332,9 +332,16 @@ class JobRunner:
             ):
                 # Another process runs it: it sees the request when it renews its lease.
                 await self._await_end_elsewhere(workspace_id, job_id)
-            else:
+            elif await self.store.take(job_id):
                 # Not running anywhere (waiting for approval, or left over): end it here.
                 await self._finish(job, CancelledEvent(reason), JobState.CANCELLED)
+            else:
+                raise Unavailable(
+                    f"jobs/{job_id} was just taken over by another server process; retry",
+                    reason="JOB_CANCEL_PENDING",
+                    metadata={"job": f"jobs/{job_id}"},
+                    retry_after_s=1.0,
+                )
         refreshed = await self.get_job(workspace_id, job_id)
         assert refreshed is not None
         if refreshed.state is not JobState.CANCELLED:
@@ -548,6 +555,11 @@ class JobRunner:
             except asyncio.CancelledError:
                 self._cancel_reasons.pop(job.id, None)
                 self._uncancel()
+            except LeaseLost:
+                break  # another process runs the job now; its end is that process's to write
+        if not writing.cancelled() and isinstance(writing.exception(), LeaseLost):
+            log.warning("jobs/%s was claimed by another process before it ended here", job.id)
+            return
         writing.result()
 
     async def _pause(self, job: Job, pause: AwaitApproval) -> None:
@@ -579,6 +591,12 @@ class JobRunner:
                 "the server is shutting down and accepts no new work; retry on another replica",
                 reason="SERVER_SHUTTING_DOWN",
                 retry_after_s=1.0,
+            )
+        if not await self.store.take(job_id):
+            raise FailedPrecondition(
+                f"jobs/{job_id} was just resumed by another server process",
+                reason="JOB_NOT_AWAITING_APPROVAL",
+                metadata={"job": f"jobs/{job_id}", "state": job.state.value},
             )
         job.spec = {**job.spec, **spec_update}
         job.state = JobState.QUEUED
@@ -675,6 +693,9 @@ class JobRunner:
         """A save became durable (callbacks run in save order): tell the watchers."""
         live = self._live.get(snapshot.id)
         error = None if done.cancelled() else done.exception()
+        if isinstance(error, LeaseLost):
+            self._lose(snapshot.id)
+            return
         if done.cancelled() or error is not None:
             if not waited_for:  # nobody else will hear of it
                 log.error("could not save events of job %s", snapshot.id, exc_info=error)

@@ -16,6 +16,15 @@ class JobPage:
     next_page_token: str
 
 
+class LeaseLost(Exception):
+    """A save for a job another process has claimed (this one stalled past its lease):
+    nothing was written."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"jobs/{job_id} was claimed by another process")
+        self.job_id = job_id
+
+
 @dataclass(frozen=True)
 class LeaseNews:
     """What renewing this process's leases found: cancellations asked for by other
@@ -48,7 +57,8 @@ class JobStore(JobReader, Protocol):
         ...
 
     def save(self, job: Job, events: Sequence[JobEvent]) -> asyncio.Future[None]:
-        """Queues ``events`` (already numbered) and the job row as ``job`` is now.
+        """Queues ``events`` (already numbered) and the job row as ``job`` is now. Fails
+        with :class:`LeaseLost`, writing nothing, if another process claimed the job.
 
         The runner owns a running job and has already folded the events into it, so the row
         is captured whole when this is called. Saves commit in the order they were queued
@@ -86,6 +96,11 @@ class JobStore(JobReader, Protocol):
 
     async def release(self, job_ids: Sequence[str]) -> None:
         """Gives up this process's leases (a graceful stop), so they can be claimed now."""
+        ...
+
+    async def take(self, job_id: str) -> bool:
+        """Makes this process the job's owner if nobody else runs it (it waits for
+        approval, its lease ran out, or it is ours already)."""
         ...
 
     async def request_cancel(self, job_id: str, reason: str) -> bool:

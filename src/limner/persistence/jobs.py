@@ -30,7 +30,7 @@ from limner.domain.codec import (
 )
 from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
 from limner.errors import ErrorPayload
-from limner.jobs.store import JobPage, LeaseNews
+from limner.jobs.store import JobPage, LeaseLost, LeaseNews
 from limner.persistence.database import Database
 from limner.persistence.keyset import newest_first
 from limner.persistence.notify import notify_job_events
@@ -142,9 +142,12 @@ class SqlJobStore:
         if self.db.ordered_writes:
             # SQLite: its writer thread already commits whatever is queued together, in
             # order, so saves go straight to it (no second batching layer to wait on).
-            return self.db.queue_write(
-                functools.partial(_write_batch, rows=event_rows, latest={job.id: job_values})
+            written = self.db.queue_write(
+                functools.partial(
+                    _write_batch, rows=event_rows, latest={job.id: job_values}, owner=self.owner
+                )
             )
+            return _failing_when_lost(written, job.id)
         # PostgreSQL: transactions on different connections may commit in any order, so
         # one batch at a time, each with every save waiting when it starts.
         pending = _PendingSave(
@@ -177,8 +180,9 @@ class SqlJobStore:
             try:
                 rows = [row for pending in batch for row in pending.event_rows]
                 latest = {pending.job_id: pending.job_values for pending in batch}
-                await self.db.run(
-                    functools.partial(_write_batch, rows=rows, latest=latest), write=True
+                lost = await self.db.run(
+                    functools.partial(_write_batch, rows=rows, latest=latest, owner=self.owner),
+                    write=True,
                 )
             except Exception as error:
                 for pending in batch:
@@ -186,7 +190,11 @@ class SqlJobStore:
                         pending.done.set_exception(error)
             else:
                 for pending in batch:
-                    if not pending.done.done():
+                    if pending.done.done():
+                        continue
+                    if pending.job_id in lost:
+                        pending.done.set_exception(LeaseLost(pending.job_id))
+                    else:
                         pending.done.set_result(None)
             finally:
                 for _ in batch:
@@ -329,6 +337,26 @@ class SqlJobStore:
             write=True,
         )
 
+    async def take(self, job_id: str) -> bool:
+        now_us = int(time.time() * 1_000_000)
+        until_us = self._lease_until_us()
+        owner = self.owner
+
+        def take(connection: Connection) -> bool:
+            result = connection.execute(
+                update(_JOB)
+                .where(
+                    _JOB.c.id == job_id,
+                    (_JOB.c.owner == owner)
+                    | (_JOB.c.state == JobState.AWAITING_APPROVAL.value)
+                    | (_JOB.c.lease_until_us < now_us),
+                )
+                .values(owner=owner, lease_until_us=until_us)
+            )
+            return bool(result.rowcount)
+
+        return await self.db.run(take, write=True)
+
     async def request_cancel(self, job_id: str, reason: str) -> bool:
         now_us = int(time.time() * 1_000_000)
         owner = self.owner
@@ -364,16 +392,54 @@ def _load(connection: Connection, workspace_id: str, job_id: str) -> Job | None:
 
 
 def _write_batch(
-    connection: Connection, *, rows: list[dict[str, Any]], latest: dict[str, dict[str, Any]]
-) -> None:
+    connection: Connection,
+    *,
+    rows: list[dict[str, Any]],
+    latest: dict[str, dict[str, Any]],
+    owner: str,
+) -> frozenset[str]:
+    """Writes the saves of the jobs ``owner`` still holds; returns the ids of those another
+    process has claimed meanwhile (their saves are dropped: that process runs them now)."""
+    held = select(_JOB.c.id).where(_JOB.c.id.in_(list(latest)), _JOB.c.owner == owner)
+    if connection.dialect.name == "postgresql":
+        held = held.with_for_update()  # a concurrent claim waits for this commit
+    owned = set(connection.execute(held).scalars())
+    lost = frozenset(latest) - owned
+    if lost:
+        rows = [row for row in rows if row["job_id"] in owned]
+        latest = {job_id: values for job_id, values in latest.items() if job_id in owned}
     if rows:
         connection.execute(insert(_EVENT), rows)
-    connection.execute(_UPDATE_JOB, list(latest.values()))
+    if latest:
+        connection.execute(_UPDATE_JOB, list(latest.values()))
     if rows and connection.dialect.name == "postgresql":
         # Delivered at commit to every process listening (limner.persistence.notify), so
         # a watcher connected to another process hears of these events at once.
-        owner = next(iter(latest.values()))["b_owner"]
         notify_job_events(connection, owner, sorted({row["job_id"] for row in rows}))
+    return lost
+
+
+def _failing_when_lost(
+    written: asyncio.Future[frozenset[str]], job_id: str
+) -> asyncio.Future[None]:
+    """The save's future: done when ``written`` is, failing with LeaseLost if the job was
+    claimed by another process."""
+    done: asyncio.Future[None] = written.get_loop().create_future()
+
+    def settle(source: asyncio.Future[frozenset[str]]) -> None:
+        if done.done():
+            return
+        if source.cancelled():
+            done.cancel()
+        elif (error := source.exception()) is not None:
+            done.set_exception(error)
+        elif job_id in source.result():
+            done.set_exception(LeaseLost(job_id))
+        else:
+            done.set_result(None)
+
+    written.add_done_callback(settle)
+    return done
 
 
 def _job_values(job: Job, *, last_sequence: int) -> dict[str, Any]:
