@@ -400,18 +400,29 @@ def _write_batch(
 ) -> frozenset[str]:
     """Writes the saves of the jobs ``owner`` still holds; returns the ids of those another
     process has claimed meanwhile (their saves are dropped: that process runs them now)."""
-    held = select(_JOB.c.id).where(_JOB.c.id.in_(list(latest)), _JOB.c.owner == owner)
-    if connection.dialect.name == "postgresql":
-        held = held.with_for_update()  # a concurrent claim waits for this commit
-    owned = set(connection.execute(held).scalars())
-    lost = frozenset(latest) - owned
-    if lost:
+    lost: frozenset[str] = frozenset()
+    if len(latest) == 1:
+        # One job (every SQLite save): the owner-checked UPDATE itself says whether the job
+        # is still ours, at no extra statement.
+        ((job_id, values),) = latest.items()
+        if connection.execute(_UPDATE_JOB, values).rowcount == 0:
+            return frozenset({job_id})
+        if rows:
+            connection.execute(insert(_EVENT), rows)
+    else:
+        # A batch (PostgreSQL): executemany has no per-row count, so ask first.
+        held = select(_JOB.c.id).where(_JOB.c.id.in_(list(latest)), _JOB.c.owner == owner)
+        if connection.dialect.name == "postgresql":
+            held = held.with_for_update()  # a concurrent claim waits for this commit
+        owned = set(connection.execute(held).scalars())
+        lost = frozenset(latest) - owned
         rows = [row for row in rows if row["job_id"] in owned]
-        latest = {job_id: values for job_id, values in latest.items() if job_id in owned}
-    if rows:
-        connection.execute(insert(_EVENT), rows)
-    if latest:
-        connection.execute(_UPDATE_JOB, list(latest.values()))
+        if owned:
+            connection.execute(
+                _UPDATE_JOB, [values for job_id, values in latest.items() if job_id in owned]
+            )
+        if rows:
+            connection.execute(insert(_EVENT), rows)
     if rows and connection.dialect.name == "postgresql":
         # Delivered at commit to every process listening (limner.persistence.notify), so
         # a watcher connected to another process hears of these events at once.
@@ -519,7 +530,7 @@ _ROW_COLUMNS = (
 # Every save also renews the saving process's lease on the job.
 _UPDATE_JOB = (
     update(_JOB)
-    .where(_JOB.c.id == bindparam("b_id"))
+    .where(_JOB.c.id == bindparam("b_id"), _JOB.c.owner == bindparam("b_owner"))
     .values(
         {column: bindparam(f"b_{column}") for column in (*_ROW_COLUMNS, "owner", "lease_until_us")}
     )
