@@ -95,3 +95,17 @@ async def test_a_cancel_request_reaches_the_owner(database):
     assert not await other.take(job.id), "a live lease cannot be taken"
     await owner.release([job.id])
     assert await other.take(job.id)
+
+
+async def test_an_approval_is_taken_by_one_process_only(database):
+    first = SqlJobStore(database, owner="first")
+    second = SqlJobStore(database, owner="second")
+    waiting = new_job()
+    waiting.state = JobState.AWAITING_APPROVAL
+    job, _ = await first.create_job(
+        waiting, ProgressEvent(Progress(stage=JobStage.QUEUED)), request_id="", request_hash=""
+    )
+    taken = await asyncio.gather(first.take_approved(job.id), second.take_approved(job.id))
+    assert sorted(taken) == [False, True]
+    stored = await first.get_job("w", job.id)
+    assert stored is not None and stored.state is JobState.QUEUED

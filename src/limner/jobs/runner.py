@@ -592,9 +592,9 @@ class JobRunner:
                 reason="SERVER_SHUTTING_DOWN",
                 retry_after_s=1.0,
             )
-        if not await self.store.take(job_id):
+        if not await self.store.take_approved(job_id):
             raise FailedPrecondition(
-                f"jobs/{job_id} was just resumed by another server process",
+                f"jobs/{job_id} was just approved through another server process",
                 reason="JOB_NOT_AWAITING_APPROVAL",
                 metadata={"job": f"jobs/{job_id}", "state": job.state.value},
             )

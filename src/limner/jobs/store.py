@@ -103,6 +103,11 @@ class JobStore(JobReader, Protocol):
         approval, its lease ran out, or it is ours already)."""
         ...
 
+    async def take_approved(self, job_id: str) -> bool:
+        """Takes a job waiting for approval and marks it queued, in one step: of two
+        processes approving it at once, only one gets ``True``."""
+        ...
+
     async def request_cancel(self, job_id: str, reason: str) -> bool:
         """Asks the process that holds a live lease on the job to cancel it; ``False`` if
         no other process does."""

@@ -357,6 +357,20 @@ class SqlJobStore:
 
         return await self.db.run(take, write=True)
 
+    async def take_approved(self, job_id: str) -> bool:
+        until_us = self._lease_until_us()
+        owner = self.owner
+
+        def take(connection: Connection) -> bool:
+            result = connection.execute(
+                update(_JOB)
+                .where(_JOB.c.id == job_id, _JOB.c.state == JobState.AWAITING_APPROVAL.value)
+                .values(owner=owner, lease_until_us=until_us, state=JobState.QUEUED.value)
+            )
+            return bool(result.rowcount)
+
+        return await self.db.run(take, write=True)
+
     async def request_cancel(self, job_id: str, reason: str) -> bool:
         now_us = int(time.time() * 1_000_000)
         owner = self.owner
