@@ -216,7 +216,10 @@ async def test_idle_watch_gets_heartbeats(make_server, database_url):
         database_url, providers=gated_provider(gated), jobs={"heartbeat_interval_s": 0.1}
     ) as server:
         call = server.images.GenerateImage(small())
-        seen = await until(call, lambda e: e.HasField("heartbeat"))
+        # Heartbeats report the durable state: once the provider's first step is logged,
+        # the job is RUNNING on disk too (its RUNNING save came before that step).
+        seen = await until(call, lambda e: e.progress.step == 1)
+        seen += await until(call, lambda e: e.HasField("heartbeat"))
         heartbeat = seen[-1]
         assert heartbeat.heartbeat.state == job_pb2.JOB_STATE_RUNNING
         assert heartbeat.sequence == max(e.sequence for e in logged(seen))
