@@ -15,7 +15,8 @@ from limner.v1 import image_service_pb2 as ipb
 from limner.v1 import job_pb2
 from limner.v1 import job_service_pb2 as jpb
 
-LEASES = {"heartbeat_interval_s": 0.5, "preview_interval_s": 0.0, "lease_s": 0.6}
+# Leases short enough for a test, long enough that a loaded CI machine renews them in time.
+LEASES = {"heartbeat_interval_s": 0.5, "preview_interval_s": 0.0, "lease_s": 1.5}
 
 
 async def start_gated_job(server) -> str:
@@ -37,7 +38,7 @@ async def test_a_second_process_leaves_a_running_job_alone(make_server, database
         async with make_server(
             database_url, providers=replacing_offline(second), jobs=LEASES
         ) as two:
-            await asyncio.sleep(1.5)  # several lease rounds on both sides
+            await asyncio.sleep(2.0)  # several lease rounds on both sides
             assert second.calls == 0 and first.calls == 1
             watching = asyncio.ensure_future(
                 collect(two.jobs.WatchJob(jpb.WatchJobRequest(name=name)))
