@@ -460,7 +460,11 @@ async def _generate_with_retries(
             JobStage.GENERATING,
             fraction=0.0,
             eta_s=expected_s,
-            message=f"rendering, usually about {expected_s:.0f} s",
+            message=(
+                f"rendering, usually about {expected_s:.0f} s"
+                if expected_s >= 1
+                else "rendering, usually under a second"
+            ),
         )
     else:
         await context.progress(JobStage.GENERATING, message="rendering")
