@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from limner.persistence.keyset import newest_first
 from limner.persistence.notify import notify_job_events
 from limner.persistence.requests import find_request, remember_request
 from limner.persistence.tables import JobEventRow, JobRow
-from limner.persistence.timeutil import from_us, opt_from_us, opt_to_us, to_us
+from limner.persistence.timeutil import from_us, now_us, opt_from_us, opt_to_us, to_us
 
 _JOB = JobRow.__table__  # type: ignore[attr-defined]
 _EVENT = JobEventRow.__table__  # type: ignore[attr-defined]
@@ -58,14 +57,14 @@ class SqlJobStore:
         self._writer: asyncio.Task[None] | None = None
 
     def _lease_until_us(self) -> int:
-        return int((time.time() + self.lease_s) * 1_000_000)
+        return now_us(self.lease_s)
 
     async def create_job(
         self, job: Job, first_event: EventBody, *, request_id: str, request_hash: str
     ) -> tuple[Job, bool]:
         method = f"job:{job.kind.value}"
         kind, payload = event_to_json(first_event)
-        now_us = to_us(job.create_time)
+        created_us = to_us(job.create_time)
         values = {
             **_job_values(job, last_sequence=1),
             "owner": self.owner,
@@ -89,7 +88,7 @@ class SqlJobStore:
                     job_id=job.id,
                     sequence=1,
                     workspace_id=job.workspace_id,
-                    time_us=now_us,
+                    time_us=created_us,
                     kind=kind,
                     payload=payload,
                 )
@@ -102,7 +101,7 @@ class SqlJobStore:
                     method=method,
                     request_hash=request_hash,
                     resource_name=f"jobs/{job.id}",
-                    now_us=now_us,
+                    now_us=created_us,
                 )
             return None
 
@@ -273,14 +272,14 @@ class SqlJobStore:
         return [value / 1_000_000 for value in rows if value is not None and value > 0]
 
     async def claim_jobs(self, limit: int = 100) -> list[tuple[Job, str]]:
-        now_us = int(time.time() * 1_000_000)
+        now = now_us()
         until_us = self._lease_until_us()
         owner = self.owner
 
         def claim(connection: Connection) -> list[tuple[Job, str]]:
             expired = (
                 select(_JOB.c.id)
-                .where(_JOB.c.state.in_(CLAIMABLE), _JOB.c.lease_until_us < now_us)
+                .where(_JOB.c.state.in_(CLAIMABLE), _JOB.c.lease_until_us < now)
                 .order_by(_JOB.c.create_time_us)
                 .limit(limit)
                 .scalar_subquery()
@@ -289,7 +288,7 @@ class SqlJobStore:
             # at once, the second finds the lease renewed and takes nothing.
             statement = (
                 update(_JOB)
-                .where(_JOB.c.id.in_(expired), _JOB.c.lease_until_us < now_us)
+                .where(_JOB.c.id.in_(expired), _JOB.c.lease_until_us < now)
                 .values(owner=owner, lease_until_us=until_us)
                 .returning(*_JOB.c)
             )
@@ -338,7 +337,7 @@ class SqlJobStore:
         )
 
     async def take(self, job_id: str) -> bool:
-        now_us = int(time.time() * 1_000_000)
+        now = now_us()
         until_us = self._lease_until_us()
         owner = self.owner
 
@@ -349,7 +348,7 @@ class SqlJobStore:
                     _JOB.c.id == job_id,
                     (_JOB.c.owner == owner)
                     | (_JOB.c.state == JobState.AWAITING_APPROVAL.value)
-                    | (_JOB.c.lease_until_us < now_us),
+                    | (_JOB.c.lease_until_us < now),
                 )
                 .values(owner=owner, lease_until_us=until_us)
             )
@@ -372,7 +371,7 @@ class SqlJobStore:
         return await self.db.run(take, write=True)
 
     async def request_cancel(self, job_id: str, reason: str) -> bool:
-        now_us = int(time.time() * 1_000_000)
+        now = now_us()
         owner = self.owner
 
         def ask(connection: Connection) -> bool:
@@ -382,7 +381,7 @@ class SqlJobStore:
                     _JOB.c.id == job_id,
                     _JOB.c.state.in_(CLAIMABLE),
                     _JOB.c.owner != owner,
-                    _JOB.c.lease_until_us >= now_us,
+                    _JOB.c.lease_until_us >= now,
                 )
                 .values(cancel_reason=reason or "cancelled")
             )

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+
+
+def now_us(after_s: float = 0.0) -> int:
+    """Now (plus ``after_s`` seconds), in stored form."""
+    return int((time.time() + after_s) * 1_000_000)
 
 
 def to_us(value: datetime) -> int:
