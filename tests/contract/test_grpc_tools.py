@@ -157,7 +157,9 @@ def test_health_probe_reports_serving_for_the_server_and_each_service(
 def test_health_probe_sees_not_serving_during_the_drain_before_the_port_closes(
     fresh_server,
 ) -> None:
-    server: LimnerProcess = fresh_server(LIMNER_SHUTDOWN__DRAIN_S="2")
+    # A drain long enough for several probes even on a loaded machine (each one starts a
+    # Go binary).
+    server: LimnerProcess = fresh_server(LIMNER_SHUTDOWN__DRAIN_S="4")
     assert probe(server.address) == (SERVING, "status: SERVING")
 
     server.terminate()  # SIGTERM: what docker stop and Kubernetes send
@@ -179,6 +181,8 @@ def test_health_probe_sees_not_serving_during_the_drain_before_the_port_closes(
     assert UNHEALTHY in codes, f"never saw NOT_SERVING: {timeline}"
     assert codes[-1] == CONNECTION_FAILED, f"the port never closed: {timeline}"
     first_unhealthy = codes.index(UNHEALTHY)
-    assert set(codes[first_unhealthy:-1]) == {UNHEALTHY}, f"SERVING again after drain: {timeline}"
+    # Once draining, never SERVING again (a probe that times out on a loaded machine is
+    # neither answer, and does not count against the server).
+    assert SERVING not in codes[first_unhealthy:], f"SERVING again after drain: {timeline}"
     assert all(code == UNHEALTHY for code, _ in per_service.values()), per_service
     assert set(per_service) == set(SERVICES)
