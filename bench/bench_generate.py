@@ -285,7 +285,9 @@ async def run_phase(
     )
 
 
-def limner_caller(channels: list[grpc.aio.Channel]) -> Any:
+def limner_caller(channels: list[grpc.aio.Channel], model: str = "") -> Any:
+    """GenerateImage, round-robin over ``channels``, timed to the ``completed`` event
+    (also bench_http.py's caller, which names its HTTP model)."""
     stubs = [image_service_pb2_grpc.ImageServiceStub(c) for c in channels]
     counter = 0
 
@@ -295,6 +297,7 @@ def limner_caller(channels: list[grpc.aio.Channel]) -> Any:
         counter += 1
         request = image_service_pb2.GenerateImageRequest(
             prompt=PROMPT,
+            model=model,
             options=image_service_pb2.ImageOptions(width=SIZE, height=SIZE),
             request_id=str(uuid.uuid4()),
         )

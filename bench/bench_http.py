@@ -35,7 +35,6 @@ import platform
 import pstats
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +43,23 @@ import grpc
 import orjson
 import pybase64
 
-from limner.v1 import image_service_pb2, image_service_pb2_grpc
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_generate import (  # a sibling of this script
+    PROMPT,
+    SIZE,
     CallFailed,
     CallResult,
     Phase,
     ServerProcess,
     create_fresh_database,
     drop_database,
+    limner_caller,
     profile_text,
     run_phase,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PROMPT = "a lighthouse on a cliff at dusk, watercolour"
-SIZE = 1024
 MODEL = "bench-http"  # as configured by bench/_server.py in HTTP mode
 
 TARGET_P50_MS = 15.0
@@ -123,39 +121,6 @@ class Fake:
 
     async def close(self) -> None:
         await self.session.close()
-
-
-def limner_caller(stubs: list[image_service_pb2_grpc.ImageServiceStub]) -> Any:
-    counter = 0
-
-    async def call(detail: bool) -> CallResult:
-        nonlocal counter
-        stub = stubs[counter % len(stubs)]
-        counter += 1
-        request = image_service_pb2.GenerateImageRequest(
-            prompt=PROMPT,
-            model=MODEL,
-            options=image_service_pb2.ImageOptions(width=SIZE, height=SIZE),
-            request_id=str(uuid.uuid4()),
-        )
-        t0 = time.perf_counter()
-        done = None
-        events = 0
-        kinds: list[str] = []
-        async for response in stub.GenerateImage(request):
-            events += 1
-            kind = response.event.WhichOneof("event")
-            if detail:
-                kinds.append(kind or "?")
-            if kind == "completed":
-                done = time.perf_counter()
-            elif kind in ("failed", "cancelled"):
-                raise CallFailed(f"job ended {kind}: {response.event}")
-        if done is None:
-            raise CallFailed("stream ended without a completed event")
-        return CallResult(done - t0, events, 0, tuple(kinds))
-
-    return call
 
 
 def direct_caller(session: aiohttp.ClientSession, base_url: str) -> Any:
@@ -298,7 +263,7 @@ async def measure_limner(
     try:
         for channel in channels:
             await asyncio.wait_for(channel.channel_ready(), 10)
-        call = limner_caller([image_service_pb2_grpc.ImageServiceStub(c) for c in channels])
+        call = limner_caller(channels, model=MODEL)
         await fake.set_latency(0.0)
         answers0 = (await fake.stats())["answers"]
         print(f"  [{transport}] warm-up {args.warmup} ...", file=sys.stderr, flush=True)
