@@ -113,10 +113,6 @@ class JobStore(JobReader, Protocol):
         no other process does."""
         ...
 
-    async def unfinished_jobs(self) -> list[Job]:
-        """Every job not in a terminal state, across workspaces (for restart recovery)."""
-        ...
-
     async def close(self) -> None:
         """Flushes pending saves and stops background writers."""
         ...

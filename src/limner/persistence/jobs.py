@@ -39,7 +39,6 @@ from limner.persistence.timeutil import from_us, now_us, opt_from_us, opt_to_us,
 
 _JOB = JobRow.__table__  # type: ignore[attr-defined]
 _EVENT = JobEventRow.__table__  # type: ignore[attr-defined]
-NON_TERMINAL = [JobState.QUEUED.value, JobState.RUNNING.value, JobState.AWAITING_APPROVAL.value]
 # Jobs a process runs (a job waiting for approval runs nowhere until it is approved).
 CLAIMABLE = [JobState.QUEUED.value, JobState.RUNNING.value]
 
@@ -337,64 +336,37 @@ class SqlJobStore:
         )
 
     async def take(self, job_id: str) -> bool:
-        now = now_us()
-        until_us = self._lease_until_us()
-        owner = self.owner
-
-        def take(connection: Connection) -> bool:
-            result = connection.execute(
-                update(_JOB)
-                .where(
-                    _JOB.c.id == job_id,
-                    (_JOB.c.owner == owner)
-                    | (_JOB.c.state == JobState.AWAITING_APPROVAL.value)
-                    | (_JOB.c.lease_until_us < now),
-                )
-                .values(owner=owner, lease_until_us=until_us)
-            )
-            return bool(result.rowcount)
-
-        return await self.db.run(take, write=True)
+        return await self._update_job(
+            job_id,
+            (_JOB.c.owner == self.owner)
+            | (_JOB.c.state == JobState.AWAITING_APPROVAL.value)
+            | (_JOB.c.lease_until_us < now_us()),
+            owner=self.owner,
+            lease_until_us=self._lease_until_us(),
+        )
 
     async def take_approved(self, job_id: str) -> bool:
-        until_us = self._lease_until_us()
-        owner = self.owner
-
-        def take(connection: Connection) -> bool:
-            result = connection.execute(
-                update(_JOB)
-                .where(_JOB.c.id == job_id, _JOB.c.state == JobState.AWAITING_APPROVAL.value)
-                .values(owner=owner, lease_until_us=until_us, state=JobState.QUEUED.value)
-            )
-            return bool(result.rowcount)
-
-        return await self.db.run(take, write=True)
+        return await self._update_job(
+            job_id,
+            _JOB.c.state == JobState.AWAITING_APPROVAL.value,
+            owner=self.owner,
+            lease_until_us=self._lease_until_us(),
+            state=JobState.QUEUED.value,
+        )
 
     async def request_cancel(self, job_id: str, reason: str) -> bool:
-        now = now_us()
-        owner = self.owner
-
-        def ask(connection: Connection) -> bool:
-            result = connection.execute(
-                update(_JOB)
-                .where(
-                    _JOB.c.id == job_id,
-                    _JOB.c.state.in_(CLAIMABLE),
-                    _JOB.c.owner != owner,
-                    _JOB.c.lease_until_us >= now,
-                )
-                .values(cancel_reason=reason or "cancelled")
-            )
-            return bool(result.rowcount)
-
-        return await self.db.run(ask, write=True)
-
-    async def unfinished_jobs(self) -> list[Job]:
-        statement = (
-            select(_JOB).where(_JOB.c.state.in_(NON_TERMINAL)).order_by(_JOB.c.create_time_us)
+        return await self._update_job(
+            job_id,
+            _JOB.c.state.in_(CLAIMABLE),
+            _JOB.c.owner != self.owner,
+            _JOB.c.lease_until_us >= now_us(),
+            cancel_reason=reason or "cancelled",
         )
-        rows = await self.db.run(lambda c: c.execute(statement).all())
-        return [_job_from_row(row) for row in rows]
+
+    async def _update_job(self, job_id: str, *conditions: Any, **values: Any) -> bool:
+        """One conditional UPDATE of a job's row; whether it matched."""
+        statement = update(_JOB).where(_JOB.c.id == job_id, *conditions).values(**values)
+        return await self.db.run(lambda c: bool(c.execute(statement).rowcount), write=True)
 
 
 def _load(connection: Connection, workspace_id: str, job_id: str) -> Job | None:
