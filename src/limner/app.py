@@ -23,6 +23,7 @@ from limner.api.servicers import (
 )
 from limner.assets import BlobStore
 from limner.assets.fetch import UrlFetcher, host_of
+from limner.domain.jobs import JobKind
 from limner.domain.models import (
     Modality,
     ModelOrigin,
@@ -30,6 +31,7 @@ from limner.domain.models import (
     ModelSpec,
     ProviderInfo,
 )
+from limner.domain.specs import AvatarSpec, DesignNotesSpec, ImageSpec, SceneSpec
 from limner.features.assets import AssetLibrary
 from limner.features.avatars import AvatarFeature
 from limner.features.chats import Chats
@@ -40,10 +42,9 @@ from limner.features.models import ModelAdmin
 from limner.features.scenes import SceneFeature
 from limner.features.subjects import Subjects
 from limner.features.uploads import Uploads
-from limner.jobs import JobRunner
+from limner.jobs import JobHandler, JobRunner, RunnerSettings
 from limner.jobs.eta import RunTimes
 from limner.jobs.hub import EventHub
-from limner.jobs.runner import RunnerSettings
 from limner.persistence import Database
 from limner.persistence.assets import SqlAssetRepository
 from limner.persistence.chats import SqlChatRepository
@@ -178,6 +179,7 @@ class App:
             providers=provider_infos,
             repository=SqlModelRepository(database),
             settings=SqlImageSettingsRepository(database),
+            adapters=self.providers,
         )
         hub = EventHub()
         job_store = SqlJobStore(database, lease_s=settings.jobs.lease_s)
@@ -214,9 +216,8 @@ class App:
         )
         images = ImageFeature(
             catalog=catalog,
-            runner=runner,
+            engine=runner,
             assets=assets,
-            providers=self.providers,
             fetcher=fetcher,
             run_times=RunTimes(runner.store),
             estimate_interval_s=settings.jobs.estimate_interval_s,
@@ -224,13 +225,9 @@ class App:
         jobs = JobQueries(runner, settings.jobs.heartbeat_interval_s)
         subjects = Subjects(SqlSubjectRepository(database), assets)
         self.templates = renderer = TemplateService(SqlTemplateOverrides(database))
-        avatars = AvatarFeature(subjects=subjects, images=images, renderer=renderer, runner=runner)
+        avatars = AvatarFeature(subjects=subjects, images=images, renderer=renderer, engine=runner)
         design_notes = DesignNotesFeature(
-            catalog=catalog,
-            runner=runner,
-            subjects=subjects,
-            renderer=renderer,
-            providers=self.providers,
+            catalog=catalog, engine=runner, subjects=subjects, renderer=renderer
         )
         chats = Chats(
             repository=SqlChatRepository(database),
@@ -240,18 +237,23 @@ class App:
             catalog=catalog,
         )
         scenes = SceneFeature(
-            catalog=catalog,
-            runner=runner,
-            chats=chats,
-            images=images,
-            renderer=renderer,
-            providers=self.providers,
+            catalog=catalog, engine=runner, chats=chats, images=images, renderer=renderer
         )
         chats.scenes = scenes
         if not database.is_sqlite:
             self.listener = JobEventListener(database.url, job_store.owner, hub.poke)
             await self.listener.start()
-        await runner.recover()
+        # Every job kind, the spec it is planned with and the handler that runs it.
+        await runner.start(
+            {
+                JobKind.IMAGE_GENERATION: JobHandler(ImageSpec, images.render),
+                JobKind.IMAGE_EDIT: JobHandler(ImageSpec, images.render),
+                JobKind.AVATAR_GENERATION: JobHandler(AvatarSpec, avatars.render),
+                JobKind.AVATAR_EDIT: JobHandler(AvatarSpec, avatars.render),
+                JobKind.SCENE: JobHandler(SceneSpec, scenes.render),
+                JobKind.DESIGN_NOTES: JobHandler(DesignNotesSpec, design_notes.render),
+            }
+        )
 
         servicers = Servicers(
             images=ImageServicer(

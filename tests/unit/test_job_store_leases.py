@@ -17,6 +17,7 @@ from limner.domain.jobs import (
     Progress,
     ProgressEvent,
 )
+from limner.domain.specs import ImageSpec
 from limner.jobs.store import LeaseLost
 from limner.persistence import Database
 from limner.persistence.jobs import SqlJobStore
@@ -41,7 +42,7 @@ def new_job() -> Job:
         model_id="m",
         provider_id="p",
         prompt="",
-        spec={},
+        spec=ImageSpec(prompt="p", model_id="m", width=64, height=64, seed=1, seed_supported=True),
         create_time=now,
         update_time=now,
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from limner.domain.jobs import JobKind, JobResult, JobState
+from limner.domain.models import SceneMode
+from limner.domain.specs import Approval, ImageSpec, SceneSpec
 from limner.errors import FailedPrecondition
-from limner.jobs import AwaitApproval, JobContext, JobRunner, NewJob
+from limner.jobs import AwaitApproval, JobContext, JobHandler, JobRunner, NewJob
 from limner.jobs.hub import EventHub
 from limner.jobs.runner import RunnerSettings
 from limner.persistence import Database
@@ -20,13 +22,12 @@ async def runner(tmp_path):
     store = SqlJobStore(database)
     runner = JobRunner(store, EventHub(), RunnerSettings())
 
-    async def handler(context: JobContext) -> JobResult:
-        approved = context.spec.get("approved_prompt")
-        if approved is None:
+    async def handler(context: JobContext, spec: SceneSpec) -> JobResult:
+        if not spec.approved_prompt:
             raise AwaitApproval("drafted prompt", scene="scenes/s1")
-        return JobResult(text=f"rendered {approved}")
+        return JobResult(text=f"rendered {spec.approved_prompt}")
 
-    runner.register(JobKind.SCENE, handler)
+    await runner.start({JobKind.SCENE: JobHandler(SceneSpec, handler)})
     yield runner
     await runner.shutdown(0)
     await store.close()
@@ -34,8 +35,19 @@ async def runner(tmp_path):
 
 
 def scene_job() -> NewJob:
+    image = ImageSpec(
+        prompt="scene", model_id="m", width=64, height=64, seed=1, seed_supported=True
+    )
+    spec = SceneSpec(
+        image=image,
+        scene_id="s1",
+        chat_id="c1",
+        message_id="m1",
+        attachment_id="a1",
+        mode=SceneMode.ASK_FIRST,
+    )
     return NewJob(
-        workspace_id="w", kind=JobKind.SCENE, model_id="m", provider_id="p", prompt="", spec={}
+        workspace_id="w", kind=JobKind.SCENE, model_id="m", provider_id="p", prompt="", spec=spec
     )
 
 
@@ -57,17 +69,18 @@ async def test_pause_then_resume_with_an_updated_spec(runner):
     kinds = [type(e.body).__name__ for e in events]
     assert "ApprovalRequiredEvent" in kinds and not any(e.terminal for e in events)
 
-    await runner.resume("w", job.id, {"approved_prompt": "edited"})
+    await runner.resume("w", job.id, Approval("edited"))
     await wait_until(runner, job.id, JobState.SUCCEEDED)
     done = await runner.get_job("w", job.id)
     assert done is not None and done.result is not None
     assert done.result.text == "rendered edited"
-    assert done.spec["approved_prompt"] == "edited", "the spec update is stored"
+    assert isinstance(done.spec, SceneSpec)
+    assert done.spec.approved_prompt == "edited", "the approved spec is stored"
     sequences = [e.sequence for e in await runner.list_events(job.id, after_sequence=0, limit=100)]
     assert sequences == list(range(1, len(sequences) + 1))
 
     with pytest.raises(FailedPrecondition) as raised:
-        await runner.resume("w", job.id, {})
+        await runner.resume("w", job.id, Approval("again"))
     assert raised.value.reason == "JOB_NOT_AWAITING_APPROVAL"
 
 

@@ -18,7 +18,8 @@ from limner.domain.jobs import (
     JobStage,
     JobState,
 )
-from limner.jobs import JobContext, JobRunner, NewJob
+from limner.domain.specs import ImageSpec
+from limner.jobs import JobContext, JobHandler, JobRunner, NewJob
 from limner.jobs.hub import EventHub
 from limner.jobs.runner import RunnerSettings
 from limner.persistence import Database
@@ -64,13 +65,13 @@ class CheckingHub(EventHub):
         super().publish(events)
 
 
-async def chatty(context: JobContext) -> JobResult:
+async def chatty(context: JobContext, _spec: ImageSpec) -> JobResult:
     for step in range(PROGRESS_EVENTS):
         await context.progress(JobStage.GENERATING, step=step + 1, total_steps=PROGRESS_EVENTS)
     return JobResult(text="done")
 
 
-async def two_steps_apart(context: JobContext) -> JobResult:
+async def two_steps_apart(context: JobContext, _spec: ImageSpec) -> JobResult:
     await context.progress(JobStage.GENERATING, step=1, total_steps=2)
     await asyncio.sleep(0.05)
     await context.progress(JobStage.GENERATING, step=2, total_steps=2)
@@ -89,7 +90,7 @@ async def run_one(database: Database, handler, fail_save: int = 0):
     store = RecordingStore(database, fail_save)
     hub = CheckingHub(store)
     runner = JobRunner(store, hub, RunnerSettings())
-    runner.register(JobKind.IMAGE_GENERATION, handler)
+    await runner.start({JobKind.IMAGE_GENERATION: JobHandler(ImageSpec, handler)})
     try:
         job, _ = await runner.submit(
             NewJob(
@@ -98,7 +99,9 @@ async def run_one(database: Database, handler, fail_save: int = 0):
                 model_id="m",
                 provider_id="p",
                 prompt="",
-                spec={},
+                spec=ImageSpec(
+                    prompt="p", model_id="m", width=64, height=64, seed=1, seed_supported=True
+                ),
             )
         )
         await asyncio.wait_for(asyncio.gather(*runner._tasks.values()), 10)

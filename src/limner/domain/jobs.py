@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
+from limner.domain.specs import JobSpec
 from limner.errors import ErrorPayload
 
 
@@ -191,7 +191,8 @@ class Job:
     model_id: str
     provider_id: str
     prompt: str
-    spec: dict[str, Any]
+    # What the job was planned to do; a restarted server runs it again from this.
+    spec: JobSpec
     create_time: datetime
     update_time: datetime
     start_time: datetime | None = None

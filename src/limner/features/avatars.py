@@ -16,12 +16,13 @@ from typing import Any
 from limner.domain.images import MAX_PROMPT_CHARS, ImageOptions
 from limner.domain.jobs import Job, JobKind, JobResult
 from limner.domain.models import Feature
+from limner.domain.specs import AvatarSpec, TemplateUse
 from limner.domain.subjects import Subject
 from limner.errors import FailedPrecondition, InvalidArgument, PreconditionViolation
 from limner.features.assets import parse_asset_name
 from limner.features.images import ImageCommand, ImageFeature
 from limner.features.subjects import Subjects, parse_subject_name, subject_not_found
-from limner.jobs import JobContext, JobRunner
+from limner.jobs import JobContext, JobEngine, NewJob
 from limner.prompts.api import PromptRenderer, RenderedPrompt, TemplateKind
 
 
@@ -56,13 +57,12 @@ class AvatarFeature:
         subjects: Subjects,
         images: ImageFeature,
         renderer: PromptRenderer,
-        runner: JobRunner,
+        engine: JobEngine,
     ) -> None:
         self.subjects = subjects
         self.images = images
         self.renderer = renderer
-        runner.register(JobKind.AVATAR_GENERATION, self._run)
-        runner.register(JobKind.AVATAR_EDIT, self._run)
+        self.engine = engine
 
     async def generate(self, workspace_id: str, request: AvatarRequest) -> Job:
         """Renders the avatar-generation template for the subject and the user's request
@@ -74,7 +74,8 @@ class AvatarFeature:
             TemplateKind.AVATAR_GENERATION,
             {**subject_values(subject), "avatar_request": request.request.strip()},
         )
-        command = self._command(
+        return await self._submit(
+            workspace_id,
             subject,
             request,
             rendered,
@@ -82,7 +83,6 @@ class AvatarFeature:
             feature=Feature.AVATAR_GENERATION,
             method="GenerateAvatar",
         )
-        return await self.images.submit(workspace_id, command)
 
     async def edit(self, workspace_id: str, request: AvatarRequest) -> Job:
         """Edits the subject's avatar, or one of its candidates, with the avatar-edit
@@ -139,7 +139,8 @@ class AvatarFeature:
                 "edit_request": request.edit_request.strip(),
             },
         )
-        command = self._command(
+        return await self._submit(
+            workspace_id,
             subject,
             request,
             rendered,
@@ -148,7 +149,6 @@ class AvatarFeature:
             method="EditAvatar",
             source_asset=source,
         )
-        return await self.images.submit(workspace_id, command)
 
     async def accept(self, workspace_id: str, subject_name: str, asset_name: str) -> Subject:
         """Makes an image the subject's avatar. Any image of the workspace qualifies (an
@@ -172,8 +172,9 @@ class AvatarFeature:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _command(
+    async def _submit(
         self,
+        workspace_id: str,
         subject: Subject,
         request: AvatarRequest,
         rendered: RenderedPrompt,
@@ -182,42 +183,56 @@ class AvatarFeature:
         feature: Feature,
         method: str,
         source_asset: str = "",
-    ) -> ImageCommand:
-        return ImageCommand(
+    ) -> Job:
+        command = ImageCommand(
             prompt=rendered.text(),
             model=request.model,
             options=request.options,
             source_asset=source_asset,
-            request_id=request.request_id,
-            kind=kind,
-            feature=feature,
-            target=f"subjects/{subject.id}",
-            spec_extra={
-                "subject_id": subject.id,
-                "template": rendered.kind.value,
-                "template_version": rendered.version,
-                "template_overridden": rendered.overridden,
-            },
-            # Retries compare what the client sent, not the rendered prompt.
-            request_hash=request.fingerprint(method),
         )
+        planned = await self.images.prepare(workspace_id, command, feature)
+        spec = AvatarSpec(
+            image=planned.spec,
+            subject_id=subject.id,
+            template=TemplateUse(
+                kind=rendered.kind.value,
+                version=rendered.version,
+                overridden=rendered.overridden,
+            ),
+        )
+        job, _created = await self.engine.submit(
+            NewJob(
+                workspace_id=workspace_id,
+                kind=kind,
+                model_id=planned.model.model.id,
+                provider_id=planned.model.model.provider,
+                prompt=command.prompt,
+                spec=spec,
+                target=f"subjects/{subject.id}",
+                request_id=request.request_id,
+                # Retries compare what the client sent, not the rendered prompt.
+                request_hash=request.fingerprint(method),
+                warnings=planned.warnings,
+            )
+        )
+        return job
 
-    async def _run(self, context: JobContext) -> JobResult:
-        result = await self.images.run(context)
+    async def render(self, context: JobContext, spec: AvatarSpec) -> JobResult:
+        """Runs an avatar job: the image, then its results recorded as candidates."""
+        result = await self.images.render(context, spec.image)
         job = context.job
-        subject_id = context.spec.get("subject_id") or job.target.removeprefix("subjects/")
         recorded = await self.subjects.repository.add_candidates(
             job.workspace_id,
-            subject_id,
+            spec.subject_id,
             [image.asset.removeprefix("assets/") for image in result.images],
             job_id=job.id,
-            prompt=context.spec["prompt"],
+            prompt=spec.image.prompt,
         )
         if not recorded:
             await context.warn(
                 "SUBJECT_DELETED",
-                f"subjects/{subject_id} was deleted while the avatar was drawn; the images "
-                "are kept as ordinary assets",
+                f"subjects/{spec.subject_id} was deleted while the avatar was drawn; the "
+                "images are kept as ordinary assets",
             )
         return result
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from limner.domain.jobs import Job, JobKind, JobResult, JobStage, JobWarning
 from limner.domain.models import Feature
+from limner.domain.specs import DesignNotesSpec, TemplateUse, WriterSpec
 from limner.domain.subjects import Subject
 from limner.errors import (
     FailedPrecondition,
@@ -24,9 +25,8 @@ from limner.errors import (
 from limner.features import writing
 from limner.features.avatars import subject_values
 from limner.features.subjects import Subjects
-from limner.jobs import JobContext, JobRunner, NewJob
+from limner.jobs import JobContext, JobEngine, NewJob
 from limner.prompts.api import PromptRenderer, TemplateKind
-from limner.providers import Provider
 from limner.registry import ModelCatalog
 
 MAX_OUTPUT_TOKENS = 1024
@@ -57,24 +57,21 @@ class DesignNotesFeature:
         self,
         *,
         catalog: ModelCatalog,
-        runner: JobRunner,
+        engine: JobEngine,
         subjects: Subjects,
         renderer: PromptRenderer,
-        providers: dict[str, Provider],
     ) -> None:
         self.catalog = catalog
-        self.runner = runner
+        self.engine = engine
         self.subjects = subjects
         self.renderer = renderer
-        self.providers = providers
-        runner.register(JobKind.DESIGN_NOTES, self._run)
 
     async def draft(self, workspace_id: str, request: DraftRequest) -> Job:
         subject = await self.subjects.get(workspace_id, request.subject, "subject")
-        model, _caveats = await self.catalog.resolve(
+        writer, _caveats = await self.catalog.resolve_writer(
             workspace_id, Feature.DESIGN_REFERENCE_WRITER, request.model, field="model"
         )
-        writing.writer_of(self.providers, model)  # fail before the job exists if unusable
+        model = writer.model
         anchors = subject.identity_anchors()
         if not anchors:
             raise FailedPrecondition(
@@ -129,16 +126,19 @@ class DesignNotesFeature:
                 reason="TEMPLATE_HAS_NO_IMAGE_SLOT",
                 metadata={"template": f"promptTemplates/{TemplateKind.DESIGN_REFERENCE_WRITER}"},
             )
-        spec = {
-            "subject_id": subject.id,
-            "model_id": model.id,
-            "save_on_completion": request.save_on_completion,
-            "template_version": rendered.version,
-            "template_overridden": rendered.overridden,
-            "messages": writing.messages_spec(rendered),
-            "slots": {name: slots[name] for name in sorted(placed) if name in slots},
-        }
-        job, _created = await self.runner.submit(
+        spec = DesignNotesSpec(
+            subject_id=subject.id,
+            writer=WriterSpec(
+                model_id=model.id,
+                messages=writing.planned_messages(rendered),
+                slots={name: tuple(slots[name]) for name in sorted(placed) if name in slots},
+            ),
+            template=TemplateUse(
+                kind=rendered.kind.value, version=rendered.version, overridden=rendered.overridden
+            ),
+            save_on_completion=request.save_on_completion,
+        )
+        job, _created = await self.engine.submit(
             NewJob(
                 workspace_id=workspace_id,
                 kind=JobKind.DESIGN_NOTES,
@@ -154,19 +154,17 @@ class DesignNotesFeature:
         )
         return job
 
-    async def _run(self, context: JobContext) -> JobResult:
-        spec = context.spec
-        job = context.job
-        workspace_id = job.workspace_id
-        model = await self.catalog.get(workspace_id, spec["model_id"])
-        writer = writing.writer_of(self.providers, model)
+    async def render(self, context: JobContext, spec: DesignNotesSpec) -> JobResult:
+        """Runs a design-notes job: the writer reads the images, the notes are cleaned and,
+        if asked for, saved on the subject."""
+        workspace_id = context.job.workspace_id
+        writer = await self.catalog.writer_model(workspace_id, spec.writer.model_id)
+        model = writer.model
         output = await writing.write(
             context,
-            model=model,
             writer=writer,
+            spec=spec.writer,
             assets=self.subjects.assets,
-            messages=spec["messages"],
-            slots=spec["slots"],
             max_output_tokens=MAX_OUTPUT_TOKENS,
         )
         text = writing.clean_text(output.text)
@@ -177,13 +175,12 @@ class DesignNotesFeature:
                 reason="WRITER_RETURNED_NO_TEXT",
                 metadata={"model": f"models/{model.id}"},
             )
-        if spec["save_on_completion"]:
+        if spec.save_on_completion:
             await context.progress(JobStage.STORING, message="saving the notes on the subject")
-            saved = await self.subjects.save_design_notes(workspace_id, spec["subject_id"], text)
+            saved = await self.subjects.save_design_notes(workspace_id, spec.subject_id, text)
             if not saved:
                 await context.warn(
                     "SUBJECT_DELETED",
-                    f"subjects/{spec['subject_id']} was deleted meanwhile; the notes were "
-                    "not saved",
+                    f"subjects/{spec.subject_id} was deleted meanwhile; the notes were not saved",
                 )
         return JobResult(text=text)

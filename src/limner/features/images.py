@@ -10,7 +10,6 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from limner.assets.fetch import UrlFetcher
 from limner.domain.assets import AssetSource, Provenance
@@ -34,6 +33,7 @@ from limner.domain.jobs import (
     Usage,
 )
 from limner.domain.models import Feature, ModelSpec
+from limner.domain.specs import ImageSpec
 from limner.errors import (
     FieldViolation,
     InternalError,
@@ -44,10 +44,10 @@ from limner.errors import (
     Unavailable,
 )
 from limner.features.assets import AssetLibrary, parse_asset_name
-from limner.jobs import JobContext, JobRunner, NewJob
+from limner.jobs import JobContext, JobEngine, NewJob
 from limner.jobs.eta import RunTimes
-from limner.providers import ImageGenerator, Provider
-from limner.registry import ModelCatalog
+from limner.providers import ImageGenerator
+from limner.registry import ImageModel, ModelCatalog
 
 NO_IMAGE_RETRIES = 2
 
@@ -64,27 +64,26 @@ class ImageCommand:
     mask_asset: str = ""
     strength: float | None = None
     request_id: str = ""
-    # Set by use cases that run their own kind of image job (avatars): the job kind, the
-    # feature whose model rule applies, the job's target resource, extra values stored in
-    # the spec, and the idempotency fingerprint of *their* request (not this command).
-    kind: JobKind | None = None
-    feature: Feature | None = None
-    target: str = ""
-    spec_extra: dict[str, Any] = field(default_factory=dict)
-    request_hash: str = ""
 
     @property
     def is_edit(self) -> bool:
         return bool(self.source_asset)
 
     def fingerprint(self) -> str:
-        if self.request_hash:
-            return self.request_hash
         data = asdict(self)
-        for name in ("request_id", "kind", "feature", "target", "spec_extra", "request_hash"):
-            data.pop(name)
+        data.pop("request_id")
         encoded = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """An image request checked against its model: the spec to run, and the warnings for
+    what the model cannot honour."""
+
+    model: ImageModel
+    spec: ImageSpec
+    warnings: tuple[JobWarning, ...]
 
 
 class ImageFeature:
@@ -92,61 +91,56 @@ class ImageFeature:
         self,
         *,
         catalog: ModelCatalog,
-        runner: JobRunner,
+        engine: JobEngine,
         assets: AssetLibrary,
-        providers: dict[str, Provider],
         fetcher: UrlFetcher,
         run_times: RunTimes,
         estimate_interval_s: float = 1.0,
     ) -> None:
         self.catalog = catalog
-        self.runner = runner
+        self.engine = engine
         self.assets = assets
-        self.providers = providers
         self.fetcher = fetcher
         self.run_times = run_times
         self.estimate_interval_s = estimate_interval_s
-        runner.register(JobKind.IMAGE_GENERATION, self.run)
-        runner.register(JobKind.IMAGE_EDIT, self.run)
 
     async def submit(self, workspace_id: str, command: ImageCommand) -> Job:
         """Validates the request, checks the model's capabilities, and starts a job (or
         returns the job an earlier request with the same ``request_id`` started)."""
-        _validate(command)
-        feature = command.feature or (
-            Feature.IMAGE_EDIT if command.is_edit else Feature.IMAGE_GENERATION
-        )
-        model, caveats = await self.catalog.resolve(workspace_id, feature, command.model)
-        generator(self.providers, model)  # fail before the job exists if unusable
-        warnings = [JobWarning("MODEL_CANNOT_SEE_SOURCE", c, "model") for c in caveats]
-        spec = await self.plan(workspace_id, command, model, warnings)
-        spec.update(command.spec_extra)
-        job, _created = await self.runner.submit(
+        feature = Feature.IMAGE_EDIT if command.is_edit else Feature.IMAGE_GENERATION
+        planned = await self.prepare(workspace_id, command, feature)
+        job, _created = await self.engine.submit(
             NewJob(
                 workspace_id=workspace_id,
-                kind=command.kind
-                or (JobKind.IMAGE_EDIT if command.is_edit else JobKind.IMAGE_GENERATION),
-                model_id=model.id,
-                provider_id=model.provider,
+                kind=JobKind.IMAGE_EDIT if command.is_edit else JobKind.IMAGE_GENERATION,
+                model_id=planned.model.model.id,
+                provider_id=planned.model.model.provider,
                 prompt=command.prompt,
-                spec=spec,
-                target=command.target,
+                spec=planned.spec,
                 request_id=command.request_id,
                 request_hash=command.fingerprint(),
-                warnings=tuple(warnings),
+                warnings=planned.warnings,
             )
         )
         return job
 
+    async def prepare(
+        self, workspace_id: str, command: ImageCommand, feature: Feature
+    ) -> PlannedImage:
+        """Validates ``command``, resolves the model that serves ``feature`` and plans the
+        request for it (also the first step of avatar jobs)."""
+        _validate(command)
+        model, caveats = await self.catalog.resolve_image(workspace_id, feature, command.model)
+        spec, warnings = await self.plan(workspace_id, command, model.model)
+        caveat_warnings = tuple(JobWarning("MODEL_CANNOT_SEE_SOURCE", c, "model") for c in caveats)
+        return PlannedImage(model, spec, caveat_warnings + warnings)
+
     async def plan(
-        self,
-        workspace_id: str,
-        command: ImageCommand,
-        model: ModelSpec,
-        warnings: list[JobWarning],
-    ) -> dict[str, Any]:
-        """Resolves defaults and turns what the model cannot honour into warnings. The
-        result is the job's spec: everything a restarted server needs to run it again."""
+        self, workspace_id: str, command: ImageCommand, model: ModelSpec
+    ) -> tuple[ImageSpec, tuple[JobWarning, ...]]:
+        """Resolves defaults and turns what the model cannot honour into warnings. The spec
+        is everything a restarted server needs to run the request again."""
+        warnings: list[JobWarning] = []
         profile = model.profile
         options = command.options
         if command.is_edit:
@@ -224,75 +218,74 @@ class ImageFeature:
                 warnings.append(_ignored(name, model, "sampling parameters"))
         # A seed is always chosen here, so a resumed job renders the same image.
         seed = options.seed if options.seed is not None else random.randrange(2**31)
-        return {
-            "prompt": command.prompt,
-            "model_id": model.id,
-            "width": width,
-            "height": height,
-            "seed": seed,
-            "seed_supported": profile.supports_seed,
-            "image_count": image_count,
+        spec = ImageSpec(
+            prompt=command.prompt,
+            model_id=model.id,
+            width=width,
+            height=height,
+            seed=seed,
+            seed_supported=profile.supports_seed,
+            image_count=image_count,
             # Fields the profile says the model ignores were warned about above and are not
             # passed on, so adapters only see what the model honours.
-            "aspect_ratio": options.aspect_ratio if profile.supports_aspect_ratio else "",
-            "negative_prompt": (
-                options.negative_prompt if profile.supports_negative_prompt else ""
-            ),
-            "steps": options.steps if profile.supports_sampling_parameters else None,
-            "guidance_scale": (
+            aspect_ratio=options.aspect_ratio if profile.supports_aspect_ratio else "",
+            negative_prompt=options.negative_prompt if profile.supports_negative_prompt else "",
+            steps=options.steps if profile.supports_sampling_parameters else None,
+            guidance_scale=(
                 options.guidance_scale if profile.supports_sampling_parameters else None
             ),
-            "sampler": options.sampler if profile.supports_sampling_parameters else "",
-            "source_asset": command.source_asset,
-            "mask_asset": command.mask_asset if profile.supports_mask else "",
-            "strength": command.strength,
-            "reference_assets": list(command.reference_assets),
-        }
+            sampler=options.sampler if profile.supports_sampling_parameters else "",
+            source_asset=command.source_asset,
+            mask_asset=command.mask_asset if profile.supports_mask else "",
+            strength=command.strength,
+            reference_assets=tuple(command.reference_assets),
+        )
+        return spec, tuple(warnings)
 
-    async def run(self, context: JobContext) -> JobResult:
-        """Runs an image job from its stored spec (also the body of avatar jobs)."""
-        spec = context.spec
+    async def render(self, context: JobContext, spec: ImageSpec) -> JobResult:
+        """Runs an image request from its spec: the handler of image jobs, and the last step
+        of avatar and scene jobs."""
         job = context.job
         workspace_id = job.workspace_id
-        model = await self.catalog.get(workspace_id, spec["model_id"])
-        images = generator(self.providers, model)
+        bound = await self.catalog.image_model(workspace_id, spec.model_id)
+        model = bound.model
         source = mask = None
-        if spec["source_asset"]:
-            source = await self.assets.load(workspace_id, spec["source_asset"], "source_asset")
-        if spec["mask_asset"]:
-            mask = await self.assets.load(workspace_id, spec["mask_asset"], "mask_asset")
+        if spec.source_asset:
+            source = await self.assets.load(workspace_id, spec.source_asset, "source_asset")
+        if spec.mask_asset:
+            mask = await self.assets.load(workspace_id, spec.mask_asset, "mask_asset")
         references = tuple(
             [
                 await self.assets.load(workspace_id, name, f"reference_assets[{index}]")
-                for index, name in enumerate(spec["reference_assets"])
+                for index, name in enumerate(spec.reference_assets)
             ]
         )
         request = ProviderImageRequest(
             job_id=job.id,
             provider_model_id=model.provider_model_id,
-            prompt=spec["prompt"],
-            width=spec["width"],
-            height=spec["height"],
-            seed=spec["seed"],
-            image_count=spec["image_count"],
-            aspect_ratio=spec["aspect_ratio"],
-            negative_prompt=spec["negative_prompt"],
-            steps=spec["steps"],
-            guidance_scale=spec["guidance_scale"],
-            sampler=spec["sampler"],
+            prompt=spec.prompt,
+            width=spec.width,
+            height=spec.height,
+            seed=spec.seed,
+            image_count=spec.image_count,
+            aspect_ratio=spec.aspect_ratio,
+            negative_prompt=spec.negative_prompt,
+            steps=spec.steps,
+            guidance_scale=spec.guidance_scale,
+            sampler=spec.sampler,
             source=source,
             mask=mask,
-            strength=spec["strength"],
+            strength=spec.strength,
             references=references,
         )
         provenance = Provenance(
             source=AssetSource.GENERATED,
             job_id=f"jobs/{job.id}",
             model_id=f"models/{model.id}",
-            prompt=spec["prompt"],
+            prompt=spec.prompt,
             reference_assets=tuple(
                 name
-                for name in (spec["source_asset"], spec["mask_asset"], *spec["reference_assets"])
+                for name in (spec.source_asset, spec.mask_asset, *spec.reference_assets)
                 if name
             ),
         )
@@ -300,13 +293,15 @@ class ImageFeature:
         expected_s = await self.run_times.expected_s(model.id)
         started = time.monotonic()
         with sink.estimating(expected_s, self.estimate_interval_s):
-            results = await _generate_with_retries(images, request, sink, context, expected_s)
+            results = await _generate_with_retries(
+                bound.generator, request, sink, context, expected_s
+            )
         self.run_times.record(model.id, time.monotonic() - started)
-        contents = await self._download(context, model, results)
+        contents = await self._download(context, bound, results)
         await context.progress(JobStage.STORING, message=f"storing {len(results)} image(s)")
         outputs = []
         for index, (image, data) in enumerate(zip(results, contents, strict=True)):
-            seed = image.seed if spec["seed_supported"] else None
+            seed = image.seed if spec.seed_supported else None
             try:
                 asset, _ = await self.assets.store(
                     workspace_id,
@@ -334,11 +329,11 @@ class ImageFeature:
         return JobResult(images=tuple(outputs))
 
     async def _download(
-        self, context: JobContext, model: ModelSpec, results: list[GeneratedImage]
+        self, context: JobContext, model: ImageModel, results: list[GeneratedImage]
     ) -> list[bytes]:
         """Bytes for every result, fetching hosted URLs (with the SSRF and size guards)
         before anything is stored, so a failed download stores nothing."""
-        provider = self.providers[model.provider]
+        provider = model.provider
         urls = [image for image in results if not image.data]
         if urls:
             await context.progress(
@@ -434,16 +429,6 @@ class JobProgressSink:
 
     async def retrying(self, message: str) -> None:
         await self.context.warn("PROVIDER_RETRY", message)
-
-
-def generator(providers: dict[str, Provider], model: ModelSpec) -> ImageGenerator:
-    provider = providers.get(model.provider)
-    if provider is None or provider.images is None:
-        raise InternalError(
-            f"models/{model.id} names providers/{model.provider}, which has no image adapter "
-            "in this server; check the server configuration"
-        )
-    return provider.images
 
 
 async def _generate_with_retries(

@@ -6,17 +6,17 @@ from collections.abc import AsyncIterator, Sequence
 
 from limner.domain.jobs import Job, JobKind, JobState, WatchItem
 from limner.errors import NotFound
-from limner.jobs import JobRunner, watch_job
+from limner.jobs import JobEngine
 from limner.jobs.store import JobPage
 
 
 class JobQueries:
-    def __init__(self, runner: JobRunner, heartbeat_interval_s: float) -> None:
-        self.runner = runner
+    def __init__(self, engine: JobEngine, heartbeat_interval_s: float) -> None:
+        self.engine = engine
         self.heartbeat_interval_s = heartbeat_interval_s
 
     async def get(self, workspace_id: str, job_id: str) -> Job:
-        job = await self.runner.get_job(workspace_id, job_id)
+        job = await self.engine.get_job(workspace_id, job_id)
         if job is None:
             raise NotFound.resource("job", f"jobs/{job_id}")
         return job
@@ -30,21 +30,19 @@ class JobQueries:
         page_size: int,
         page_token: str,
     ) -> JobPage:
-        return await self.runner.store.list_jobs(
+        return await self.engine.list_jobs(
             workspace_id, states=states, kinds=kinds, page_size=page_size, page_token=page_token
         )
 
     def watch(
         self, workspace_id: str, job_id: str, after_sequence: int
     ) -> AsyncIterator[WatchItem]:
-        return watch_job(
-            self.runner,
-            self.runner.hub,
-            workspace_id=workspace_id,
-            job_id=job_id,
+        return self.engine.watch(
+            workspace_id,
+            job_id,
             after_sequence=after_sequence,
             heartbeat_interval_s=self.heartbeat_interval_s,
         )
 
     async def cancel(self, workspace_id: str, job_id: str) -> Job:
-        return await self.runner.cancel(workspace_id, job_id, "cancelled by client")
+        return await self.engine.cancel(workspace_id, job_id, "cancelled by client")

@@ -9,7 +9,7 @@ trimmed render references with their numbered map, and the image parameters (see
 up front): never image bytes. A restarted server runs it again from that spec.
 
 Modes: AUTO drafts and renders; ASK_FIRST drafts and stops in AWAITING_APPROVAL (the
-runner's ``AwaitApproval``) until ``approve`` resumes the job with the approved prompt
+engine's ``AwaitApproval``) until ``approve`` resumes the job with the approved prompt
 (the handler then skips drafting) or ``reject`` cancels it.
 """
 
@@ -27,9 +27,11 @@ from limner.domain.chats import Attachment, Chat, Message, Scene, SceneState
 from limner.domain.images import MAX_PROMPT_CHARS
 from limner.domain.jobs import Job, JobKind, JobResult, JobState, JobWarning
 from limner.domain.models import Feature, ModelSpec, SceneMode
+from limner.domain.specs import Approval, SceneSpec, WriterSpec
 from limner.domain.subjects import Subject
 from limner.errors import (
     FailedPrecondition,
+    InternalError,
     InvalidArgument,
     LimnerError,
     NotFound,
@@ -38,11 +40,10 @@ from limner.errors import (
 )
 from limner.features import writing
 from limner.features.chats import Chats, parse_message_name
-from limner.features.images import ImageCommand, ImageFeature, generator
+from limner.features.images import ImageCommand, ImageFeature
 from limner.features.scene_prompts import clean_scene_prompt, render_references, writer_values
-from limner.jobs import AwaitApproval, JobContext, JobRunner, NewJob
+from limner.jobs import AwaitApproval, JobContext, JobEngine, NewJob
 from limner.prompts.api import PromptRenderer, TemplateKind
-from limner.providers import Provider
 from limner.registry import ModelCatalog
 
 MAX_OUTPUT_TOKENS = 1024
@@ -105,22 +106,19 @@ class SceneFeature:
         self,
         *,
         catalog: ModelCatalog,
-        runner: JobRunner,
+        engine: JobEngine,
         chats: Chats,
         images: ImageFeature,
         renderer: PromptRenderer,
-        providers: dict[str, Provider],
     ) -> None:
         self.catalog = catalog
-        self.runner = runner
+        self.engine = engine
         self.chats = chats
         self.repository = chats.repository
         self.subjects = chats.subjects
         self.assets = chats.assets
         self.images = images
         self.renderer = renderer
-        self.providers = providers
-        runner.register(JobKind.SCENE, self._run)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -147,7 +145,7 @@ class SceneFeature:
         return [await self._with_state(workspace_id, scene) for scene in scenes], token
 
     async def _with_state(self, workspace_id: str, scene: Scene) -> Scene:
-        job = await self.runner.get_job(workspace_id, scene.job_id) if scene.job_id else None
+        job = await self.engine.get_job(workspace_id, scene.job_id) if scene.job_id else None
         return replace(scene, state=public_state(scene, job))
 
     # -- starting ----------------------------------------------------------------------
@@ -214,14 +212,14 @@ class SceneFeature:
             )
         writer_model = None
         if needs_writer:
-            writer_model, _ = await self.catalog.resolve(
+            writer, _ = await self.catalog.resolve_writer(
                 workspace_id, Feature.SCENE_WRITER, field="scene_writer_model"
             )
-            writing.writer_of(self.providers, writer_model)
-        image_model, caveats = await self.catalog.resolve(
+            writer_model = writer.model
+        image, caveats = await self.catalog.resolve_image(
             workspace_id, Feature.SCENE_IMAGE, field="scene_image_model"
         )
-        generator(self.providers, image_model)
+        image_model = image.model
         for subject in (character, persona):
             if subject is None:
                 continue
@@ -265,7 +263,7 @@ class SceneFeature:
             "background": [chat.background_asset] if chat.background_asset else [],
         }
         context_names: list[str] = []
-        writer_messages: list[dict[str, Any]] = []
+        writer: WriterSpec | None = None
         template_version = ""
         if ready.writer_model is not None:
             window = await self.repository.context_window(
@@ -294,7 +292,11 @@ class SceneFeature:
                 writer_values(character, persona, chat, window, directive),
             )
             template_version = rendered.version
-            writer_messages = writing.messages_spec(rendered)
+            writer = WriterSpec(
+                model_id=ready.writer_model.id,
+                messages=writing.planned_messages(rendered),
+                slots={name: tuple(assets) for name, assets in slots.items()},
+            )
             placed = set(rendered.image_slots())
             unplaced = [s for s, names in slots.items() if names and s not in placed]
             if unplaced:
@@ -317,16 +319,12 @@ class SceneFeature:
                     f"not sent: {', '.join(trimmed)}",
                 )
             )
-        image_spec = await self.images.plan(
+        image_spec, image_warnings = await self.images.plan(
             workspace_id,
-            ImageCommand(
-                prompt=given_prompt or "scene",
-                reference_assets=tuple(references),
-                feature=Feature.SCENE_IMAGE,
-            ),
+            ImageCommand(prompt=given_prompt or "scene", reference_assets=tuple(references)),
             ready.image_model,
-            warnings,
         )
+        warnings.extend(image_warnings)
         now = datetime.now(UTC)
         scene = Scene(
             id=uuid.uuid4().hex,
@@ -344,24 +342,22 @@ class SceneFeature:
             create_time=now,
             update_time=now,
         )
-        spec = {
-            **image_spec,
-            "scene_id": scene.id,
-            "chat_id": chat.id,
-            "message_id": message.id,
-            "attachment_id": scene.attachment_id,
-            "mode": mode.value,
-            "given_prompt": given_prompt,
-            "directive": directive,
-            "writer_model_id": scene.writer_model,
-            "writer_messages": writer_messages,
-            "writer_slots": slots,
-            "reference_map": reference_map,
-            "template_version": template_version,
-        }
+        spec = SceneSpec(
+            image=image_spec,
+            scene_id=scene.id,
+            chat_id=chat.id,
+            message_id=message.id,
+            attachment_id=scene.attachment_id,
+            mode=mode,
+            given_prompt=given_prompt,
+            directive=directive,
+            writer=writer,
+            reference_map=reference_map,
+            template_version=template_version,
+        )
         await self.repository.create_scene(scene)
         try:
-            job, created = await self.runner.submit(
+            job, created = await self.engine.submit(
                 NewJob(
                     workspace_id=workspace_id,
                     kind=JobKind.SCENE,
@@ -400,7 +396,7 @@ class SceneFeature:
 
     async def _waiting(self, workspace_id: str, name: str) -> tuple[Scene, Job]:
         scene = await self.get(workspace_id, name)
-        job = await self.runner.get_job(workspace_id, scene.job_id) if scene.job_id else None
+        job = await self.engine.get_job(workspace_id, scene.job_id) if scene.job_id else None
         if job is None or job.state is not JobState.AWAITING_APPROVAL:
             state = public_state(scene, job)
             raise FailedPrecondition(
@@ -424,7 +420,7 @@ class SceneFeature:
         approved = edited or scene.drafted_prompt
         after = job.last_sequence
         try:
-            resumed = await self.runner.resume(workspace_id, job.id, {"approved_prompt": approved})
+            resumed = await self.engine.resume(workspace_id, job.id, Approval(approved))
         except FailedPrecondition as error:
             if error.reason != "JOB_NOT_AWAITING_APPROVAL":
                 raise
@@ -438,49 +434,47 @@ class SceneFeature:
     async def reject(self, workspace_id: str, name: str) -> Scene:
         scene, job = await self._waiting(workspace_id, name)
         await self.repository.update_scene(workspace_id, scene.id, {"state": SceneState.REJECTED})
-        await self.runner.cancel(workspace_id, job.id, "rejected")
+        await self.engine.cancel(workspace_id, job.id, "rejected")
         await self.repository.remove_placeholder(workspace_id, scene.attachment_id)
         return await self.get(workspace_id, name)
 
     # -- the job -----------------------------------------------------------------------
 
-    async def _run(self, context: JobContext) -> JobResult:
-        spec = context.spec
+    async def render(self, context: JobContext, spec: SceneSpec) -> JobResult:
+        """Runs a scene job: drafts the prompt (unless it was given or approved), pauses for
+        approval in ask-first mode, then renders it."""
         workspace_id = context.job.workspace_id
-        scene_id = spec["scene_id"]
+        scene_id = spec.scene_id
         try:
-            prompt = spec.get("approved_prompt") or spec["given_prompt"]
+            prompt = spec.approved_prompt or spec.given_prompt
             if not prompt:
                 await self._scene(workspace_id, scene_id, state=SceneState.DRAFTING)
-                prompt = await self._draft(context)
+                prompt = await self._draft(context, spec)
                 await self._scene(workspace_id, scene_id, drafted_prompt=prompt)
-                if spec["mode"] == SceneMode.ASK_FIRST.value:
+                if spec.mode is SceneMode.ASK_FIRST:
                     await self._scene(workspace_id, scene_id, state=SceneState.AWAITING_APPROVAL)
                     raise AwaitApproval(prompt=prompt, scene=f"scenes/{scene_id}")
-            return await self._render(context, prompt)
+            return await self._render(context, spec, prompt)
         except AwaitApproval:
             raise
         except (LimnerError, Exception):
-            await self.repository.remove_placeholder(workspace_id, spec["attachment_id"])
+            await self.repository.remove_placeholder(workspace_id, spec.attachment_id)
             await self._scene(workspace_id, scene_id, state=SceneState.FAILED)
             raise
 
     async def _scene(self, workspace_id: str, scene_id: str, **changes: Any) -> None:
         await self.repository.update_scene(workspace_id, scene_id, changes)
 
-    async def _draft(self, context: JobContext) -> str:
-        spec = context.spec
-        job = context.job
-        workspace_id = job.workspace_id
-        model = await self.catalog.get(workspace_id, spec["writer_model_id"])
-        writer = writing.writer_of(self.providers, model)
+    async def _draft(self, context: JobContext, spec: SceneSpec) -> str:
+        if spec.writer is None:
+            raise InternalError(f"scenes/{spec.scene_id} has neither a prompt nor a writer")
+        writer = await self.catalog.writer_model(context.job.workspace_id, spec.writer.model_id)
+        model = writer.model
         output = await writing.write(
             context,
-            model=model,
             writer=writer,
+            spec=spec.writer,
             assets=self.assets,
-            messages=spec["writer_messages"],
-            slots=spec["writer_slots"],
             max_output_tokens=MAX_OUTPUT_TOKENS,
         )
         prompt = clean_scene_prompt(output.text)
@@ -493,40 +487,37 @@ class SceneFeature:
             )
         return prompt[:MAX_PROMPT_CHARS]
 
-    async def _render(self, context: JobContext, prompt: str) -> JobResult:
-        spec = context.spec
+    async def _render(self, context: JobContext, spec: SceneSpec, prompt: str) -> JobResult:
         job = context.job
         workspace_id = job.workspace_id
-        await self._scene(workspace_id, spec["scene_id"], state=SceneState.RENDERING)
+        await self._scene(workspace_id, spec.scene_id, state=SceneState.RENDERING)
         rendered = await self.renderer.render(
             workspace_id,
             TemplateKind.SCENE_RENDER,
-            {"prompt": prompt, "reference_map": spec["reference_map"]},
+            {"prompt": prompt, "reference_map": spec.reference_map},
         )
-        spec["prompt"] = rendered.text()
-        spec["scene_prompt"] = prompt
-        result = await self.images.run(context)
+        result = await self.images.render(context, replace(spec.image, prompt=rendered.text()))
         image = result.images[0]
         attached = await self.repository.put_attachment(
             workspace_id,
-            spec["message_id"],
+            spec.message_id,
             Attachment(
-                id=spec["attachment_id"],
+                id=spec.attachment_id,
                 asset=image.asset,
                 job_id=job.id,
-                scene_id=spec["scene_id"],
+                scene_id=spec.scene_id,
             ),
             overwrite=True,
         )
         if not attached:
             await context.warn(
                 "MESSAGE_DELETED",
-                f"chats/{spec['chat_id']}/messages/{spec['message_id']} was deleted while the "
+                f"chats/{spec.chat_id}/messages/{spec.message_id} was deleted while the "
                 "scene was rendered; the image is kept as an asset",
             )
         await self._scene(
             workspace_id,
-            spec["scene_id"],
+            spec.scene_id,
             state=SceneState.SUCCEEDED,
             result_asset=image.asset,
             seed=image.seed,

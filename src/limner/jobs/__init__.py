@@ -1,23 +1,30 @@
-"""The job engine: runner-owned tasks, durable event logs, watch with resume."""
+"""Running long work as durable jobs: the engine port (``engine``) and its in-process
+implementation (``runner``: job lifecycle; ``log``: the event-log writer; ``leases``:
+several processes on one database), plus watch with resume."""
 
-from limner.jobs.runner import (
+from limner.jobs.engine import (
     AwaitApproval,
-    JobChanges,
+    HandlerTable,
     JobContext,
+    JobEngine,
     JobHandler,
-    JobRunner,
     NewJob,
 )
+from limner.jobs.log import JobChanges
+from limner.jobs.runner import JobRunner, RunnerSettings
 from limner.jobs.store import JobStore
 from limner.jobs.watch import watch_job
 
 __all__ = [
     "AwaitApproval",
+    "HandlerTable",
     "JobChanges",
     "JobContext",
+    "JobEngine",
     "JobHandler",
     "JobRunner",
     "JobStore",
     "NewJob",
+    "RunnerSettings",
     "watch_job",
 ]

@@ -28,6 +28,7 @@ from limner.domain.codec import (
     warning_to_json,
 )
 from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
+from limner.domain.spec_codec import spec_from_json, spec_to_json
 from limner.errors import ErrorPayload
 from limner.jobs.store import JobPage, LeaseLost, LeaseNews
 from limner.persistence.database import Database
@@ -448,7 +449,7 @@ def _job_values(job: Job, *, last_sequence: int) -> dict[str, Any]:
         "provider_id": job.provider_id,
         "prompt": job.prompt,
         "target": job.target,
-        "spec": job.spec,
+        "spec": spec_to_json(job.spec),
         "progress": progress_to_json(job.progress),
         "result": result_to_json(job.result) if job.result is not None else None,
         "error": job.error.to_json() if job.error is not None else None,
@@ -473,7 +474,7 @@ def _job_from_row(row: Any) -> Job:
         model_id=row.model_id,
         provider_id=row.provider_id,
         prompt=row.prompt,
-        spec=row.spec,
+        spec=spec_from_json(JobKind(row.kind), row.spec),
         create_time=from_us(row.create_time_us),
         update_time=from_us(row.update_time_us),
         start_time=opt_from_us(row.start_time_us),

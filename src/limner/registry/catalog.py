@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from limner.domain.models import (
@@ -21,12 +21,14 @@ from limner.errors import (
     AlreadyExists,
     CapabilityMissing,
     FailedPrecondition,
+    InternalError,
     InvalidArgument,
     ModelNotConfigured,
     NotFound,
     PreconditionViolation,
     ReadOnlyResource,
 )
+from limner.providers.base import ImageGenerator, Provider, TextWriter
 from limner.registry.features import FEATURE_RULES, FeatureRule
 
 CACHE_TTL_S = 2.0
@@ -44,6 +46,23 @@ class ModelRepository(Protocol):
 class SettingsRepository(Protocol):
     async def get(self, workspace_id: str) -> ImageSettings: ...
     async def put(self, workspace_id: str, settings: ImageSettings) -> ImageSettings: ...
+
+
+@dataclass(frozen=True)
+class ImageModel:
+    """A model bound to the adapter that renders with it."""
+
+    model: ModelSpec
+    generator: ImageGenerator
+    provider: Provider
+
+
+@dataclass(frozen=True)
+class WriterModel:
+    """A model bound to the adapter that writes with it."""
+
+    model: ModelSpec
+    writer: TextWriter
 
 
 def parse_model_name(name: str, field: str = "model") -> str:
@@ -64,9 +83,11 @@ class ModelCatalog:
         providers: Iterable[ProviderInfo],
         repository: ModelRepository,
         settings: SettingsRepository,
+        adapters: Mapping[str, Provider],
     ) -> None:
         self._fixed = {model.id: model for model in fixed_models}
         self.providers = {provider.id: provider for provider in providers}
+        self._adapters = adapters
         self._repository = repository
         self._settings = settings
         # Every image request resolves its model; reading the workspace's models and
@@ -302,6 +323,42 @@ class ModelCatalog:
             )
         return model, rule.caveats(model)
 
+    # -- models bound to their adapters (resolved once: at submit, and again by id at run)
+
+    async def resolve_image(
+        self, workspace_id: str, feature: Feature, model_name: str = "", field: str = "model"
+    ) -> tuple[ImageModel, list[str]]:
+        """``resolve``, bound to the model's image adapter."""
+        model, caveats = await self.resolve(workspace_id, feature, model_name, field)
+        return self._bind_image(model), caveats
+
+    async def image_model(self, workspace_id: str, model_id: str) -> ImageModel:
+        """A job's image model, by the id its spec stored."""
+        return self._bind_image(await self.get(workspace_id, model_id))
+
+    async def resolve_writer(
+        self, workspace_id: str, feature: Feature, model_name: str = "", field: str = "model"
+    ) -> tuple[WriterModel, list[str]]:
+        """``resolve``, bound to the model's writer adapter."""
+        model, caveats = await self.resolve(workspace_id, feature, model_name, field)
+        return self._bind_writer(model), caveats
+
+    async def writer_model(self, workspace_id: str, model_id: str) -> WriterModel:
+        """A job's writer model, by the id its spec stored."""
+        return self._bind_writer(await self.get(workspace_id, model_id))
+
+    def _bind_image(self, model: ModelSpec) -> ImageModel:
+        provider = self._adapters.get(model.provider)
+        if provider is None or provider.images is None:
+            raise _no_adapter(model, "image")
+        return ImageModel(model, provider.images, provider)
+
+    def _bind_writer(self, model: ModelSpec) -> WriterModel:
+        provider = self._adapters.get(model.provider)
+        if provider is None or provider.writer is None:
+            raise _no_adapter(model, "writer")
+        return WriterModel(model, provider.writer)
+
     def _capability_error(
         self,
         workspace_id: str,
@@ -347,6 +404,13 @@ class ModelCatalog:
                 "model.provider",
                 f"providers/{provider_id} is not configured; configured providers: {known}",
             )
+
+
+def _no_adapter(model: ModelSpec, what: str) -> InternalError:
+    return InternalError(
+        f"models/{model.id} names providers/{model.provider}, which has no {what} adapter "
+        "in this server; check the server configuration"
+    )
 
 
 def _lacks_message(rule: FeatureRule, model: ModelSpec, missing: list[str]) -> str:
