@@ -5,29 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from limner.api import convert
 from limner.api.context import current_workspace
+from limner.api.convert import design_reference as design_reference_convert
+from limner.api.convert.common import enum_from_pb
 from limner.api.servicers.jobs import stream_events
-from limner.domain.subjects import SubjectKind
 from limner.errors import InvalidArgument
 from limner.features.design_notes import DesignNotesFeature, DraftRequest
 from limner.features.jobs import JobQueries
-from limner.features.subjects import SubjectDraft, Subjects
-from limner.v1 import design_reference_pb2, design_reference_service_pb2_grpc
+from limner.features.subjects import Subjects
 from limner.v1 import design_reference_service_pb2 as pb
-
-
-def _draft(subject: design_reference_pb2.Subject) -> SubjectDraft:
-    """The client's fields; an unset kind stays ``None`` (the use case says if it is needed)."""
-    kind: SubjectKind | None = None
-    if subject.kind:
-        kind = convert.enum_from_pb(convert.SUBJECT_KINDS_FROM_PB, subject.kind, "subject.kind")
-    return SubjectDraft(
-        kind=kind,
-        display_name=subject.display_name,
-        description=subject.description,
-        design_notes=subject.design_notes,
-    )
+from limner.v1 import design_reference_service_pb2_grpc
 
 
 class DesignReferenceServicer(design_reference_service_pb2_grpc.DesignReferenceServiceServicer):
@@ -44,21 +31,23 @@ class DesignReferenceServicer(design_reference_service_pb2_grpc.DesignReferenceS
         if not request.HasField("subject"):
             raise InvalidArgument.field("subject", "is required", "REQUIRED")
         subject = await self.subjects.create(
-            current_workspace(), _draft(request.subject), request.request_id
+            current_workspace(),
+            design_reference_convert.subject_from_pb(request.subject),
+            request.request_id,
         )
-        return pb.CreateSubjectResponse(subject=convert.subject_pb(subject))
+        return pb.CreateSubjectResponse(subject=design_reference_convert.subject_to_pb(subject))
 
     async def GetSubject(
         self, request: pb.GetSubjectRequest, context: Any
     ) -> pb.GetSubjectResponse:
         subject = await self.subjects.get(current_workspace(), request.name)
-        return pb.GetSubjectResponse(subject=convert.subject_pb(subject))
+        return pb.GetSubjectResponse(subject=design_reference_convert.subject_to_pb(subject))
 
     async def ListSubjects(
         self, request: pb.ListSubjectsRequest, context: Any
     ) -> pb.ListSubjectsResponse:
         kind = (
-            convert.enum_from_pb(convert.SUBJECT_KINDS_FROM_PB, request.kind, "kind")
+            enum_from_pb(design_reference_convert.SUBJECT_KINDS_FROM_PB, request.kind, "kind")
             if request.kind
             else None
         )
@@ -69,7 +58,8 @@ class DesignReferenceServicer(design_reference_service_pb2_grpc.DesignReferenceS
             page_token=request.page_token,
         )
         return pb.ListSubjectsResponse(
-            subjects=[convert.subject_pb(s) for s in subjects], next_page_token=token
+            subjects=[design_reference_convert.subject_to_pb(s) for s in subjects],
+            next_page_token=token,
         )
 
     async def UpdateSubject(
@@ -80,10 +70,10 @@ class DesignReferenceServicer(design_reference_service_pb2_grpc.DesignReferenceS
         subject = await self.subjects.update(
             current_workspace(),
             request.subject.name,
-            _draft(request.subject),
+            design_reference_convert.subject_from_pb(request.subject),
             list(request.update_mask.paths),
         )
-        return pb.UpdateSubjectResponse(subject=convert.subject_pb(subject))
+        return pb.UpdateSubjectResponse(subject=design_reference_convert.subject_to_pb(subject))
 
     async def DeleteSubject(
         self, request: pb.DeleteSubjectRequest, context: Any
@@ -97,7 +87,7 @@ class DesignReferenceServicer(design_reference_service_pb2_grpc.DesignReferenceS
         subject = await self.subjects.add_reference(
             current_workspace(), request.subject, _required(request.asset, "asset")
         )
-        return pb.AddReferenceImageResponse(subject=convert.subject_pb(subject))
+        return pb.AddReferenceImageResponse(subject=design_reference_convert.subject_to_pb(subject))
 
     async def RemoveReferenceImage(
         self, request: pb.RemoveReferenceImageRequest, context: Any
@@ -105,7 +95,9 @@ class DesignReferenceServicer(design_reference_service_pb2_grpc.DesignReferenceS
         subject = await self.subjects.remove_reference(
             current_workspace(), request.subject, _required(request.asset, "asset")
         )
-        return pb.RemoveReferenceImageResponse(subject=convert.subject_pb(subject))
+        return pb.RemoveReferenceImageResponse(
+            subject=design_reference_convert.subject_to_pb(subject)
+        )
 
     async def DraftDesignNotes(
         self, request: pb.DraftDesignNotesRequest, context: Any

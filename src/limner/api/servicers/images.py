@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from limner.api import convert
 from limner.api.context import current_workspace
+from limner.api.convert import asset as asset_convert
+from limner.api.convert import image_service as image_service_convert
+from limner.api.convert.common import enum_from_pb
 from limner.api.servicers.jobs import stream_events
 from limner.domain.assets import AssetSource
 from limner.errors import InvalidArgument
@@ -43,7 +45,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         command = ImageCommand(
             prompt=request.prompt,
             model=request.model,
-            options=convert.image_options(request.options),
+            options=image_service_convert.image_options_from_pb(request.options),
             reference_assets=tuple(request.reference_assets),
             request_id=request.request_id,
         )
@@ -59,7 +61,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         command = ImageCommand(
             prompt=request.prompt,
             model=request.model,
-            options=convert.image_options(request.options),
+            options=image_service_convert.image_options_from_pb(request.options),
             reference_assets=tuple(request.reference_assets),
             source_asset=request.source_asset,
             mask_asset=request.mask_asset,
@@ -79,7 +81,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
                 subject=request.subject,
                 request=request.request,
                 model=request.model,
-                options=convert.image_options(request.options),
+                options=image_service_convert.image_options_from_pb(request.options),
                 request_id=request.request_id,
             ),
         )
@@ -96,7 +98,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
                 edit_request=request.edit_request,
                 source_asset=request.source_asset,
                 model=request.model,
-                options=convert.image_options(request.options),
+                options=image_service_convert.image_options_from_pb(request.options),
                 request_id=request.request_id,
             ),
         )
@@ -120,18 +122,18 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
             display_name=request.display_name,
             request_id=request.request_id,
         )
-        return pb.UploadImageResponse(asset=convert.asset_pb(asset), created=created)
+        return pb.UploadImageResponse(asset=asset_convert.asset_to_pb(asset), created=created)
 
     async def GetAsset(self, request: pb.GetAssetRequest, context: Any) -> pb.GetAssetResponse:
         asset = await self.assets.get(current_workspace(), request.name)
-        return pb.GetAssetResponse(asset=convert.asset_pb(asset))
+        return pb.GetAssetResponse(asset=asset_convert.asset_to_pb(asset))
 
     async def ListAssets(
         self, request: pb.ListAssetsRequest, context: Any
     ) -> pb.ListAssetsResponse:
         source: AssetSource | None = None
         if request.source:
-            source = convert.enum_from_pb(convert.ASSET_SOURCES_FROM_PB, request.source, "source")
+            source = enum_from_pb(asset_convert.ASSET_SOURCES_FROM_PB, request.source, "source")
         assets, token = await self.assets.list_assets(
             current_workspace(),
             source=source,
@@ -139,7 +141,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
             page_token=request.page_token,
         )
         return pb.ListAssetsResponse(
-            assets=[convert.asset_pb(a) for a in assets], next_page_token=token
+            assets=[asset_convert.asset_to_pb(a) for a in assets], next_page_token=token
         )
 
     async def ReadAssetContent(
@@ -151,7 +153,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
         async for chunk in chunks:
             message = pb.ReadAssetContentResponse(offset=offset, data=chunk)
             if first:
-                message.asset.CopyFrom(convert.asset_pb(asset))
+                message.asset.CopyFrom(asset_convert.asset_to_pb(asset))
                 first = False
             offset += len(chunk)
             yield message

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from limner.api import convert
 from limner.api.context import current_workspace
+from limner.api.convert import job as job_convert
+from limner.api.convert.common import enum_from_pb
 from limner.errors import InvalidArgument
 from limner.features.jobs import JobQueries
 from limner.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
@@ -23,7 +24,7 @@ async def stream_events(
     jobs: JobQueries, job_id: str, after_sequence: int = 0
 ) -> AsyncIterator[job_pb2.JobEvent]:
     async for item in jobs.watch(current_workspace(), job_id, after_sequence):
-        yield convert.event_pb(item)
+        yield job_convert.event_to_pb(item)
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
@@ -34,15 +35,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.GetJobRequest, context: Any
     ) -> job_service_pb2.GetJobResponse:
         job = await self.jobs.get(current_workspace(), parse_job_name(request.name))
-        return job_service_pb2.GetJobResponse(job=convert.job_pb(job))
+        return job_service_pb2.GetJobResponse(job=job_convert.job_to_pb(job))
 
     async def ListJobs(
         self, request: job_service_pb2.ListJobsRequest, context: Any
     ) -> job_service_pb2.ListJobsResponse:
-        states = [
-            convert.enum_from_pb(convert.JOB_STATES_FROM_PB, s, "states") for s in request.states
-        ]
-        kinds = [convert.enum_from_pb(convert.JOB_KINDS_FROM_PB, k, "kinds") for k in request.kinds]
+        states = [enum_from_pb(job_convert.JOB_STATES_FROM_PB, s, "states") for s in request.states]
+        kinds = [enum_from_pb(job_convert.JOB_KINDS_FROM_PB, k, "kinds") for k in request.kinds]
         page = await self.jobs.list_jobs(
             current_workspace(),
             states=states,
@@ -51,7 +50,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             page_token=request.page_token,
         )
         return job_service_pb2.ListJobsResponse(
-            jobs=[convert.job_pb(job) for job in page.jobs], next_page_token=page.next_page_token
+            jobs=[job_convert.job_to_pb(job) for job in page.jobs],
+            next_page_token=page.next_page_token,
         )
 
     async def WatchJob(
@@ -65,4 +65,4 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.CancelJobRequest, context: Any
     ) -> job_service_pb2.CancelJobResponse:
         job = await self.jobs.cancel(current_workspace(), parse_job_name(request.name))
-        return job_service_pb2.CancelJobResponse(job=convert.job_pb(job))
+        return job_service_pb2.CancelJobResponse(job=job_convert.job_to_pb(job))

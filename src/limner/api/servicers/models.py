@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from limner.api import convert
 from limner.api.context import current_workspace
+from limner.api.convert import model as model_convert
+from limner.api.convert.common import enum_from_pb, update_mask_from_pb
 from limner.api.pagination import page
-from limner.domain.models import ModelOrigin, ModelSpec
 from limner.errors import InvalidArgument
 from limner.features.models import ModelAdmin
 from limner.prompts import TemplateService, kind_from_name
-from limner.v1 import model_pb2, model_service_pb2_grpc
 from limner.v1 import model_service_pb2 as pb
-
-
-def _mask(paths: list[str], default: set[str], prefix: str) -> set[str]:
-    cleaned = {path.removeprefix(prefix) for path in paths}
-    return cleaned or set(default)
+from limner.v1 import model_service_pb2_grpc
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -35,25 +30,25 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             query={"list": "providers"},
         )
         return pb.ListProvidersResponse(
-            providers=[convert.provider_pb(p) for p in providers], next_page_token=token
+            providers=[model_convert.provider_to_pb(p) for p in providers], next_page_token=token
         )
 
     async def GetModel(self, request: pb.GetModelRequest, context: Any) -> pb.GetModelResponse:
         model = await self.models.get(current_workspace(), request.name)
-        return pb.GetModelResponse(model=convert.model_pb(model))
+        return pb.GetModelResponse(model=model_convert.model_to_pb(model))
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Any
     ) -> pb.ListModelsResponse:
         output = (
-            convert.enum_from_pb(
-                convert.MODALITIES_FROM_PB, request.output_modality, "output_modality"
+            enum_from_pb(
+                model_convert.MODALITIES_FROM_PB, request.output_modality, "output_modality"
             )
             if request.output_modality
             else None
         )
         feature = (
-            convert.enum_from_pb(convert.FEATURES_FROM_PB, request.feature, "feature")
+            enum_from_pb(model_convert.FEATURES_FROM_PB, request.feature, "feature")
             if request.feature
             else None
         )
@@ -72,7 +67,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             },
         )
         return pb.ListModelsResponse(
-            models=[convert.model_pb(m) for m in chunk], next_page_token=token
+            models=[model_convert.model_to_pb(m) for m in chunk], next_page_token=token
         )
 
     async def CreateModel(
@@ -80,25 +75,17 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     ) -> pb.CreateModelResponse:
         if not request.HasField("model"):
             raise InvalidArgument.field("model", "is required")
-        model = _model_from_pb(request.model_id, request.model)
+        model = model_convert.model_from_pb(request.model_id, request.model)
         created = await self.models.create(current_workspace(), model, request.request_id)
-        return pb.CreateModelResponse(model=convert.model_pb(created))
+        return pb.CreateModelResponse(model=model_convert.model_to_pb(created))
 
     async def UpdateModel(
         self, request: pb.UpdateModelRequest, context: Any
     ) -> pb.UpdateModelResponse:
-        name = request.model.name
-        model = _model_from_pb(name.removeprefix("models/") or "x", request.model)
-        changes = {
-            "display_name": model.display_name,
-            "provider_model_id": model.provider_model_id,
-            "input_modalities": model.input_modalities,
-            "output_modalities": model.output_modalities,
-            "profile": model.profile,
-        }
-        paths = _mask(list(request.update_mask.paths), set(changes), "model.")
-        updated = await self.models.update(current_workspace(), name, changes, paths)
-        return pb.UpdateModelResponse(model=convert.model_pb(updated))
+        changes = model_convert.model_update_from_pb(request.model)
+        paths = update_mask_from_pb(request.update_mask, set(changes), "model.")
+        updated = await self.models.update(current_workspace(), request.model.name, changes, paths)
+        return pb.UpdateModelResponse(model=model_convert.model_to_pb(updated))
 
     async def DeleteModel(
         self, request: pb.DeleteModelRequest, context: Any
@@ -112,14 +99,14 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         models = await self.models.discover(
             current_workspace(), request.provider, image_output_only=request.image_output_only
         )
-        return pb.DiscoverModelsResponse(models=[convert.model_pb(m) for m in models])
+        return pb.DiscoverModelsResponse(models=[model_convert.model_to_pb(m) for m in models])
 
     async def CheckFeature(
         self, request: pb.CheckFeatureRequest, context: Any
     ) -> pb.CheckFeatureResponse:
-        feature = convert.enum_from_pb(convert.FEATURES_FROM_PB, request.feature, "feature")
+        feature = enum_from_pb(model_convert.FEATURES_FROM_PB, request.feature, "feature")
         check = await self.models.check(current_workspace(), feature, request.model)
-        return pb.CheckFeatureResponse(check=convert.feature_check_pb(check))
+        return pb.CheckFeatureResponse(check=model_convert.feature_check_to_pb(check))
 
     async def GetImageSettings(
         self, request: pb.GetImageSettingsRequest, context: Any
@@ -127,41 +114,35 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         if request.name not in ("", "imageSettings"):
             raise InvalidArgument.field("name", "must be imageSettings (or empty)")
         settings = await self.models.image_settings(current_workspace())
-        return pb.GetImageSettingsResponse(image_settings=convert.image_settings_pb(settings))
+        return pb.GetImageSettingsResponse(
+            image_settings=model_convert.image_settings_to_pb(settings)
+        )
 
     async def UpdateImageSettings(
         self, request: pb.UpdateImageSettingsRequest, context: Any
     ) -> pb.UpdateImageSettingsResponse:
-        given = request.image_settings
-        changes: dict[str, Any] = {
-            "image_model": given.image_model,
-            "avatar_model": given.avatar_model,
-            "scene_image_model": given.scene_image_model,
-            "scene_writer_model": given.scene_writer_model,
-            "context_window_size": given.context_window_size or 3,
-        }
-        changes["scene_mode"] = (
-            convert.enum_from_pb(convert.SCENE_MODES_FROM_PB, given.scene_mode, "scene_mode")
-            if given.scene_mode
-            else convert.SCENE_MODES_FROM_PB[model_pb2.SCENE_MODE_ASK_FIRST]
-        )
-        paths = _mask(list(request.update_mask.paths), set(changes), "image_settings.")
+        changes = model_convert.image_settings_update_from_pb(request.image_settings)
+        paths = update_mask_from_pb(request.update_mask, set(changes), "image_settings.")
         settings = await self.models.update_image_settings(current_workspace(), changes, paths)
-        return pb.UpdateImageSettingsResponse(image_settings=convert.image_settings_pb(settings))
+        return pb.UpdateImageSettingsResponse(
+            image_settings=model_convert.image_settings_to_pb(settings)
+        )
 
     async def ListPromptTemplates(
         self, request: pb.ListPromptTemplatesRequest, context: Any
     ) -> pb.ListPromptTemplatesResponse:
         templates = await self.templates.list_templates(current_workspace())
         return pb.ListPromptTemplatesResponse(
-            prompt_templates=[convert.prompt_template_pb(t) for t in templates]
+            prompt_templates=[model_convert.prompt_template_to_pb(t) for t in templates]
         )
 
     async def GetPromptTemplate(
         self, request: pb.GetPromptTemplateRequest, context: Any
     ) -> pb.GetPromptTemplateResponse:
         template = await self.templates.get(current_workspace(), kind_from_name(request.name))
-        return pb.GetPromptTemplateResponse(prompt_template=convert.prompt_template_pb(template))
+        return pb.GetPromptTemplateResponse(
+            prompt_template=model_convert.prompt_template_to_pb(template)
+        )
 
     async def UpdatePromptTemplate(
         self, request: pb.UpdatePromptTemplateRequest, context: Any
@@ -173,13 +154,17 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         template = await self.templates.update(
             current_workspace(), kind, given.source, field="prompt_template.source"
         )
-        return pb.UpdatePromptTemplateResponse(prompt_template=convert.prompt_template_pb(template))
+        return pb.UpdatePromptTemplateResponse(
+            prompt_template=model_convert.prompt_template_to_pb(template)
+        )
 
     async def ResetPromptTemplate(
         self, request: pb.ResetPromptTemplateRequest, context: Any
     ) -> pb.ResetPromptTemplateResponse:
         template = await self.templates.reset(current_workspace(), kind_from_name(request.name))
-        return pb.ResetPromptTemplateResponse(prompt_template=convert.prompt_template_pb(template))
+        return pb.ResetPromptTemplateResponse(
+            prompt_template=model_convert.prompt_template_to_pb(template)
+        )
 
     async def PreviewPromptTemplate(
         self, request: pb.PreviewPromptTemplateRequest, context: Any
@@ -195,20 +180,3 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return pb.PreviewPromptTemplateResponse(
             rendered=preview.text, image_slots=list(preview.image_slots)
         )
-
-
-def _model_from_pb(model_id: str, model: model_pb2.Model) -> ModelSpec:
-    return ModelSpec(
-        id=model_id,
-        provider=model.provider.removeprefix("providers/"),
-        provider_model_id=model.provider_model_id,
-        display_name=model.display_name,
-        input_modalities=convert.modalities_from_pb(
-            model.input_modalities, "model.input_modalities"
-        ),
-        output_modalities=convert.modalities_from_pb(
-            model.output_modalities, "model.output_modalities"
-        ),
-        profile=convert.profile_from_pb(model.profile),
-        origin=ModelOrigin.API,
-    )

@@ -5,28 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from limner.api import convert
 from limner.api.context import current_workspace
+from limner.api.convert import model as model_convert
+from limner.api.convert import scene as scene_convert
+from limner.api.convert import scene_service as scene_service_convert
+from limner.api.convert.common import enum_from_pb
 from limner.api.servicers.jobs import stream_events
 from limner.domain.chats import MessageRole
 from limner.domain.models import SceneMode
 from limner.errors import InvalidArgument
-from limner.features.chats import ChatDraft, Chats, MessageDraft, ReturnedImage
+from limner.features.chats import Chats, MessageDraft
 from limner.features.jobs import JobQueries
 from limner.features.scenes import SceneFeature, SceneRequest
 from limner.v1 import scene_pb2, scene_service_pb2_grpc
 from limner.v1 import scene_service_pb2 as pb
-
-
-def _returned(image: pb.ReturnedImage) -> ReturnedImage:
-    source = image.WhichOneof("source")
-    if source == "content":
-        return ReturnedImage(content=image.content)
-    if source == "data_url":
-        return ReturnedImage(data_url=image.data_url)
-    if source == "url":
-        return ReturnedImage(url=image.url)
-    return ReturnedImage()
 
 
 class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
@@ -40,29 +32,21 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
     ) -> pb.CreateChatResponse:
         if not request.HasField("chat"):
             raise InvalidArgument.field("chat", "is required", "REQUIRED")
-        chat = request.chat
         created = await self.chats.create_chat(
-            current_workspace(),
-            ChatDraft(
-                character=chat.character,
-                persona=chat.persona,
-                background_asset=chat.background_asset,
-                display_name=chat.display_name,
-            ),
-            request.request_id,
+            current_workspace(), scene_convert.chat_from_pb(request.chat), request.request_id
         )
-        return pb.CreateChatResponse(chat=convert.chat_pb(created))
+        return pb.CreateChatResponse(chat=scene_convert.chat_to_pb(created))
 
     async def GetChat(self, request: pb.GetChatRequest, context: Any) -> pb.GetChatResponse:
         chat = await self.chats.get_chat(current_workspace(), request.name)
-        return pb.GetChatResponse(chat=convert.chat_pb(chat))
+        return pb.GetChatResponse(chat=scene_convert.chat_to_pb(chat))
 
     async def ListChats(self, request: pb.ListChatsRequest, context: Any) -> pb.ListChatsResponse:
         chats, token = await self.chats.list_chats(
             current_workspace(), page_size=request.page_size, page_token=request.page_token
         )
         return pb.ListChatsResponse(
-            chats=[convert.chat_pb(c) for c in chats], next_page_token=token
+            chats=[scene_convert.chat_to_pb(c) for c in chats], next_page_token=token
         )
 
     async def DeleteChat(
@@ -78,8 +62,8 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
             raise InvalidArgument.field("message", "is required", "REQUIRED")
         role: MessageRole | None = None
         if request.message.role != scene_pb2.MESSAGE_ROLE_UNSPECIFIED:
-            role = convert.enum_from_pb(
-                convert.MESSAGE_ROLES_FROM_PB, request.message.role, "message.role"
+            role = enum_from_pb(
+                scene_convert.MESSAGE_ROLES_FROM_PB, request.message.role, "message.role"
             )
         created = await self.chats.create_message(
             current_workspace(),
@@ -87,12 +71,14 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
                 chat=request.parent,
                 role=role,
                 text=request.message.text,
-                returned_images=tuple(_returned(i) for i in request.returned_images),
+                returned_images=tuple(
+                    scene_service_convert.returned_image_from_pb(i) for i in request.returned_images
+                ),
                 request_id=request.request_id,
             ),
         )
         return pb.CreateMessageResponse(
-            message=convert.message_pb(created.message), scene=created.scene
+            message=scene_convert.message_to_pb(created.message), scene=created.scene
         )
 
     async def ListMessages(
@@ -105,7 +91,7 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
             page_token=request.page_token,
         )
         return pb.ListMessagesResponse(
-            messages=[convert.message_pb(m) for m in messages], next_page_token=token
+            messages=[scene_convert.message_to_pb(m) for m in messages], next_page_token=token
         )
 
     async def GenerateScene(
@@ -113,7 +99,7 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
     ) -> AsyncIterator[pb.GenerateSceneResponse]:
         mode: SceneMode | None = None
         if request.mode:
-            mode = convert.enum_from_pb(convert.SCENE_MODES_FROM_PB, request.mode, "mode")
+            mode = enum_from_pb(model_convert.SCENE_MODES_FROM_PB, request.mode, "mode")
         job = await self.scenes.generate(
             current_workspace(),
             SceneRequest(
@@ -128,7 +114,7 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
 
     async def GetScene(self, request: pb.GetSceneRequest, context: Any) -> pb.GetSceneResponse:
         scene = await self.scenes.get(current_workspace(), request.name)
-        return pb.GetSceneResponse(scene=convert.scene_pb(scene))
+        return pb.GetSceneResponse(scene=scene_convert.scene_to_pb(scene))
 
     async def ListScenes(
         self, request: pb.ListScenesRequest, context: Any
@@ -140,7 +126,7 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
             page_token=request.page_token,
         )
         return pb.ListScenesResponse(
-            scenes=[convert.scene_pb(s) for s in scenes], next_page_token=token
+            scenes=[scene_convert.scene_to_pb(s) for s in scenes], next_page_token=token
         )
 
     async def ApproveScene(
@@ -154,4 +140,4 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
         self, request: pb.RejectSceneRequest, context: Any
     ) -> pb.RejectSceneResponse:
         scene = await self.scenes.reject(current_workspace(), request.name)
-        return pb.RejectSceneResponse(scene=convert.scene_pb(scene))
+        return pb.RejectSceneResponse(scene=scene_convert.scene_to_pb(scene))
