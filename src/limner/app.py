@@ -38,6 +38,7 @@ from limner.features.chats import Chats
 from limner.features.design_notes import DesignNotesFeature
 from limner.features.images import ImageFeature
 from limner.features.jobs import JobQueries
+from limner.features.messages import MessagePosting
 from limner.features.models import ModelAdmin
 from limner.features.scenes import SceneFeature
 from limner.features.subjects import Subjects
@@ -52,6 +53,7 @@ from limner.persistence.jobs import SqlJobStore
 from limner.persistence.models import SqlImageSettingsRepository, SqlModelRepository
 from limner.persistence.notify import JobEventListener
 from limner.persistence.requests import SqlRequestLedger
+from limner.persistence.scenes import SqlSceneRepository
 from limner.persistence.subjects import SqlSubjectRepository
 from limner.persistence.templates import SqlTemplateOverrides
 from limner.prompts import TemplateService
@@ -234,12 +236,16 @@ class App:
             subjects=subjects,
             assets=assets,
             fetcher=fetcher,
-            catalog=catalog,
         )
         scenes = SceneFeature(
-            catalog=catalog, engine=runner, chats=chats, images=images, renderer=renderer
+            repository=SqlSceneRepository(database),
+            catalog=catalog,
+            engine=runner,
+            chats=chats,
+            images=images,
+            renderer=renderer,
         )
-        chats.scenes = scenes
+        messages = MessagePosting(chats=chats, scenes=scenes, catalog=catalog)
         if not database.is_sqlite:
             self.listener = JobEventListener(database.url, job_store.owner, hub.poke)
             await self.listener.start()
@@ -264,7 +270,7 @@ class App:
                 chunk_bytes=settings.assets.chunk_bytes,
                 avatars=avatars,
             ),
-            scenes=SceneServicer(chats=chats, scenes=scenes, jobs=jobs),
+            scenes=SceneServicer(chats=chats, messages=messages, scenes=scenes, jobs=jobs),
             design_references=DesignReferenceServicer(
                 subjects=subjects, design_notes=design_notes, jobs=jobs
             ),

@@ -1,10 +1,8 @@
 """Chats and their messages: the context a scene writer reads.
 
-Creating an assistant message handles its scene directive (``features.directives``) by the
-workspace's scene mode, and stores the images a chat model returned with it as assets
-attached to the message. Everything that can fail is checked before the message is stored:
-a bad image, a refused download, or (auto / ask first) a workspace whose models cannot draft
-and render a scene. So a failed CreateMessage stored nothing and can simply be retried.
+A message is stored with the images a chat model returned, as assets attached to it.
+Handling an assistant reply's scene directive is ``features.messages``, which composes
+chats and scenes.
 """
 
 from __future__ import annotations
@@ -21,13 +19,10 @@ from typing import Protocol
 
 from limner.assets.fetch import UrlFetcher
 from limner.domain.assets import AssetSource, Provenance
-from limner.domain.chats import Attachment, Chat, Message, MessageRole, Scene
-from limner.domain.models import SceneMode
+from limner.domain.chats import Attachment, Chat, Message, MessageRole
 from limner.errors import FieldViolation, InvalidArgument, NotFound
 from limner.features.assets import AssetLibrary, parse_asset_name
-from limner.features.directives import extract_directive
 from limner.features.subjects import Subjects, parse_subject_name
-from limner.registry import ModelCatalog
 
 MAX_TEXT_CHARS = 100_000
 MAX_DISPLAY_NAME_CHARS = 256
@@ -65,28 +60,6 @@ class ChatRepository(Protocol):
         self, workspace_id: str, message_id: str, attachment: Attachment, *, overwrite: bool
     ) -> bool: ...
     async def remove_placeholder(self, workspace_id: str, attachment_id: str) -> None: ...
-    async def create_scene(self, scene: Scene) -> Scene: ...
-    async def get_scene(self, workspace_id: str, scene_id: str) -> Scene | None: ...
-    async def first_scene_of(self, workspace_id: str, message_id: str) -> Scene | None: ...
-    async def list_scenes(
-        self, workspace_id: str, *, chat_id: str, page_size: int, page_token: str
-    ) -> tuple[list[Scene], str]: ...
-    async def update_scene(
-        self, workspace_id: str, scene_id: str, changes: dict[str, object]
-    ) -> Scene | None: ...
-    async def delete_scene(self, workspace_id: str, scene_id: str) -> None: ...
-
-
-class DirectiveScenes(Protocol):
-    """What message creation needs from the scene feature (``features.scenes``)."""
-
-    async def check_ready(self, workspace_id: str, chat: Chat) -> None:
-        """Raises what a scene for this chat would fail on, before anything is stored."""
-        ...
-
-    async def start_for_directive(
-        self, workspace_id: str, chat: Chat, message: Message, prompt: str, mode: SceneMode
-    ) -> Scene: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,12 +102,6 @@ class MessageDraft:
             [image.digest() for image in self.returned_images],
         ]
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class CreatedMessage:
-    message: Message
-    scene: str = ""  # "scenes/{id}" when the directive started one
 
 
 def parse_chat_name(name: str, field_name: str) -> str:
@@ -186,14 +153,11 @@ class Chats:
         subjects: Subjects,
         assets: AssetLibrary,
         fetcher: UrlFetcher,
-        catalog: ModelCatalog,
     ) -> None:
         self.repository = repository
         self.subjects = subjects
         self.assets = assets
         self.fetcher = fetcher
-        self.catalog = catalog
-        self.scenes: DirectiveScenes | None = None  # set by the composition root
 
     # -- chats -------------------------------------------------------------------------
 
@@ -273,26 +237,23 @@ class Chats:
             workspace_id, chat.id, page_size=page_size, page_token=page_token
         )
 
-    async def create_message(self, workspace_id: str, draft: MessageDraft) -> CreatedMessage:
-        _validate_message(draft)
+    async def earlier_message(self, workspace_id: str, draft: MessageDraft) -> Message | None:
+        """The message an earlier request with the same ``request_id`` created, if any
+        (a different request under that id raises ``RequestIdConflict``)."""
+        if not draft.request_id:
+            return None
+        earlier = await self.repository.find_message_request(
+            workspace_id, draft.request_id, draft.fingerprint()
+        )
+        return None if earlier is None else await self._earlier(workspace_id, earlier, draft)
+
+    async def store_message(
+        self, workspace_id: str, chat: Chat, draft: MessageDraft, text: str
+    ) -> tuple[Message, bool]:
+        """Stores the images a chat model returned as assets, then the message with them
+        attached; ``False`` when a concurrent request with the same ``request_id`` stored
+        it first (that message is returned)."""
         assert draft.role is not None
-        chat = await self.get_chat(workspace_id, draft.chat, "parent")
-        request_hash = draft.fingerprint()
-        if draft.request_id:
-            earlier = await self.repository.find_message_request(
-                workspace_id, draft.request_id, request_hash
-            )
-            if earlier is not None:
-                return await self._earlier(workspace_id, earlier, draft.request_id)
-        text, prompt = draft.text, None
-        if draft.role is MessageRole.ASSISTANT:
-            text, prompt = extract_directive(draft.text)
-        mode = SceneMode.MANUAL
-        if prompt is not None:
-            mode = (await self.catalog.image_settings(workspace_id)).scene_mode
-            if mode is not SceneMode.MANUAL:
-                assert self.scenes is not None
-                await self.scenes.check_ready(workspace_id, chat)
         attachments = [
             Attachment(id=uuid.uuid4().hex, asset=await self._store(workspace_id, image, index))
             for index, image in enumerate(draft.returned_images)
@@ -307,33 +268,27 @@ class Chats:
             attachments=tuple(attachments),
         )
         stored, created = await self.repository.create_message(
-            message, request_id=draft.request_id, request_hash=request_hash
+            message, request_id=draft.request_id, request_hash=draft.fingerprint()
         )
         if stored is None:
             if created:
                 raise chat_not_found(chat.id, "parent")
             raise message_not_found(f"the message request_id {draft.request_id!r} made", "parent")
         if not created:
-            return await self._earlier(workspace_id, stored.name, draft.request_id)
-        if prompt is None or mode is SceneMode.MANUAL:
-            return CreatedMessage(stored)
-        assert self.scenes is not None
-        scene = await self.scenes.start_for_directive(workspace_id, chat, stored, prompt, mode)
-        refreshed = await self.repository.get_message(workspace_id, chat.id, stored.id)
-        return CreatedMessage(refreshed or stored, scene.name)
+            return await self._earlier(workspace_id, stored.name, draft), False
+        return stored, True
 
-    async def _earlier(self, workspace_id: str, name: str, request_id: str) -> CreatedMessage:
+    async def _earlier(self, workspace_id: str, name: str, draft: MessageDraft) -> Message:
         chat_id, message_id = name.split("/")[1], name.split("/")[3]
         message = await self.repository.get_message(workspace_id, chat_id, message_id)
         if message is None:
             raise NotFound(
-                f"the message request_id {request_id!r} created has been deleted since; use "
-                "a new request_id to create it again",
+                f"the message request_id {draft.request_id!r} created has been deleted since; "
+                "use a new request_id to create it again",
                 reason="MESSAGE_NOT_FOUND",
-                metadata={"requestId": request_id},
+                metadata={"requestId": draft.request_id},
             )
-        scene = await self.repository.first_scene_of(workspace_id, message.id)
-        return CreatedMessage(message, scene.name if scene else "")
+        return message
 
     async def _store(self, workspace_id: str, image: ReturnedImage, index: int) -> str:
         """Stores one returned image (source CHAT) and returns its asset name. Hosted URLs
@@ -363,7 +318,7 @@ def _decode_data_url(value: str, field_name: str) -> tuple[bytes, str]:
         raise InvalidArgument.field(field_name, "is not valid base64") from None
 
 
-def _validate_message(draft: MessageDraft) -> None:
+def validate_message(draft: MessageDraft) -> None:
     violations: list[FieldViolation] = []
     if draft.role is None:
         violations.append(

@@ -21,7 +21,7 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from limner.domain.chats import Attachment, Chat, Message, Scene, SceneState
 from limner.domain.images import MAX_PROMPT_CHARS
@@ -48,6 +48,19 @@ from limner.registry import ModelCatalog
 
 MAX_OUTPUT_TOKENS = 1024
 SCENE_NAME = re.compile(r"^scenes/([A-Za-z0-9][A-Za-z0-9_-]{0,62})$")
+
+
+class SceneRepository(Protocol):
+    async def create_scene(self, scene: Scene) -> Scene: ...
+    async def get_scene(self, workspace_id: str, scene_id: str) -> Scene | None: ...
+    async def first_scene_of(self, workspace_id: str, message_id: str) -> Scene | None: ...
+    async def list_scenes(
+        self, workspace_id: str, *, chat_id: str, page_size: int, page_token: str
+    ) -> tuple[list[Scene], str]: ...
+    async def update_scene(
+        self, workspace_id: str, scene_id: str, changes: dict[str, object]
+    ) -> Scene | None: ...
+    async def delete_scene(self, workspace_id: str, scene_id: str) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,16 +118,19 @@ class SceneFeature:
     def __init__(
         self,
         *,
+        repository: SceneRepository,
         catalog: ModelCatalog,
         engine: JobEngine,
         chats: Chats,
         images: ImageFeature,
         renderer: PromptRenderer,
     ) -> None:
+        self.repository = repository
         self.catalog = catalog
         self.engine = engine
         self.chats = chats
-        self.repository = chats.repository
+        # The chat's side of a scene: its context window and the message's attachments.
+        self.messages = chats.repository
         self.subjects = chats.subjects
         self.assets = chats.assets
         self.images = images
@@ -132,6 +148,11 @@ class SceneFeature:
                 metadata={"scene": f"scenes/{scene_id}"},
             )
         return await self._with_state(workspace_id, scene)
+
+    async def first_of(self, workspace_id: str, message_id: str) -> str:
+        """The name of the first scene a message started (empty: none)."""
+        scene = await self.repository.first_scene_of(workspace_id, message_id)
+        return scene.name if scene else ""
 
     async def list_scenes(
         self, workspace_id: str, *, chat: str, page_size: int, page_token: str
@@ -266,7 +287,7 @@ class SceneFeature:
         writer: WriterSpec | None = None
         template_version = ""
         if ready.writer_model is not None:
-            window = await self.repository.context_window(
+            window = await self.messages.context_window(
                 workspace_id,
                 chat.id,
                 message.id,
@@ -385,7 +406,7 @@ class SceneFeature:
         return scene, job
 
     async def _placeholder(self, workspace_id: str, scene: Scene, job_id: str) -> None:
-        await self.repository.put_attachment(
+        await self.messages.put_attachment(
             workspace_id,
             scene.message_id,
             Attachment(id=scene.attachment_id, job_id=job_id, scene_id=scene.id, placeholder=True),
@@ -435,7 +456,7 @@ class SceneFeature:
         scene, job = await self._waiting(workspace_id, name)
         await self.repository.update_scene(workspace_id, scene.id, {"state": SceneState.REJECTED})
         await self.engine.cancel(workspace_id, job.id, "rejected")
-        await self.repository.remove_placeholder(workspace_id, scene.attachment_id)
+        await self.messages.remove_placeholder(workspace_id, scene.attachment_id)
         return await self.get(workspace_id, name)
 
     # -- the job -----------------------------------------------------------------------
@@ -458,7 +479,7 @@ class SceneFeature:
         except AwaitApproval:
             raise
         except (LimnerError, Exception):
-            await self.repository.remove_placeholder(workspace_id, spec.attachment_id)
+            await self.messages.remove_placeholder(workspace_id, spec.attachment_id)
             await self._scene(workspace_id, scene_id, state=SceneState.FAILED)
             raise
 
@@ -498,7 +519,7 @@ class SceneFeature:
         )
         result = await self.images.render(context, replace(spec.image, prompt=rendered.text()))
         image = result.images[0]
-        attached = await self.repository.put_attachment(
+        attached = await self.messages.put_attachment(
             workspace_id,
             spec.message_id,
             Attachment(

@@ -1,4 +1,4 @@
-"""Chats, their messages and attachments, and scenes.
+"""Chats, their messages and attachments (scenes: ``limner.persistence.scenes``).
 
 Each public method is one transaction. A message and its idempotency key are written
 together, and its position in the chat is taken inside the same transaction (with the chat
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from limner import paging as pagination
-from limner.domain.chats import Attachment, Chat, Message, MessageRole, Scene, SceneState
+from limner.domain.chats import Attachment, Chat, Message, MessageRole
 from limner.persistence.database import Database
 from limner.persistence.keyset import newest_first
 from limner.persistence.requests import find_request, remember_request
@@ -26,27 +26,12 @@ from limner.persistence.timeutil import from_us, to_us
 _CHAT = ChatRow.__table__  # type: ignore[attr-defined]
 _MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
 _ATTACHMENT = AttachmentRow.__table__  # type: ignore[attr-defined]
+# Only to delete a chat's scenes with it, in the same transaction.
 _SCENE = SceneRow.__table__  # type: ignore[attr-defined]
 
 T = TypeVar("T")
 CREATE_CHAT = "CreateChat"
 CREATE_MESSAGE = "CreateMessage"
-SCENE_FIELDS = frozenset(
-    {
-        "state",
-        "job_id",
-        "context_messages",
-        "writer_model",
-        "drafted_prompt",
-        "edited_prompt",
-        "image_model",
-        "seed",
-        "reference_assets",
-        "template_version",
-        "result_asset",
-        "attachment_id",
-    }
-)
 
 
 def _now_us() -> int:
@@ -339,94 +324,6 @@ class SqlChatRepository:
         )
         await self.db.run(lambda c: c.execute(statement), write=True)
 
-    # -- scenes ------------------------------------------------------------------------
-
-    async def create_scene(self, scene: Scene) -> Scene:
-        await self.db.run(
-            lambda c: c.execute(insert(_SCENE).values(**_scene_values(scene))), write=True
-        )
-        return scene
-
-    async def get_scene(self, workspace_id: str, scene_id: str) -> Scene | None:
-        statement = select(_SCENE).where(
-            _SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id
-        )
-        row = await self.db.run(lambda c: c.execute(statement).one_or_none())
-        return None if row is None else _scene_from_row(row)
-
-    async def first_scene_of(self, workspace_id: str, message_id: str) -> Scene | None:
-        statement = (
-            select(_SCENE)
-            .where(_SCENE.c.workspace_id == workspace_id, _SCENE.c.message_id == message_id)
-            .order_by(_SCENE.c.create_time_us, _SCENE.c.id)
-            .limit(1)
-        )
-        row = await self.db.run(lambda c: c.execute(statement).one_or_none())
-        return None if row is None else _scene_from_row(row)
-
-    async def list_scenes(
-        self, workspace_id: str, *, chat_id: str, page_size: int, page_token: str
-    ) -> tuple[list[Scene], str]:
-        size = pagination.page_size(page_size)
-        query = {"list": "scenes", "chat": chat_id}
-        position = pagination.decode(page_token, query, (int, str))
-        statement = select(_SCENE).where(_SCENE.c.workspace_id == workspace_id)
-        if chat_id:
-            statement = statement.where(_SCENE.c.chat_id == chat_id)
-        statement = newest_first(
-            statement,
-            created=_SCENE.c.create_time_us,
-            key=_SCENE.c.id,
-            position=position,
-            size=size,
-        )
-
-        def read(connection: Connection) -> tuple[list[Scene], str]:
-            rows = connection.execute(statement).all()
-            token = ""
-            if len(rows) > size:
-                rows = rows[:size]
-                token = pagination.encode([rows[-1].create_time_us, rows[-1].id], query)
-            return [_scene_from_row(row) for row in rows], token
-
-        return await self.db.run(read)
-
-    async def update_scene(
-        self, workspace_id: str, scene_id: str, changes: dict[str, Any]
-    ) -> Scene | None:
-        """Sets scene fields (names of ``Scene``); ``None`` when the scene is gone."""
-        unknown = set(changes) - SCENE_FIELDS
-        if unknown:
-            raise ValueError(f"not scene fields: {sorted(unknown)}")
-        values = dict(changes)
-        if "state" in values:
-            values["state"] = SceneState(values["state"]).value
-        if "result_asset" in values:
-            values["result_sha256"] = values.pop("result_asset").removeprefix("assets/")
-        for name in ("context_messages", "reference_assets"):
-            if name in values:
-                values[name] = list(values[name])
-        values["update_time_us"] = _now_us()
-
-        def change(connection: Connection) -> Scene | None:
-            result = connection.execute(
-                update(_SCENE)
-                .where(_SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id)
-                .values(**values)
-            )
-            if result.rowcount == 0:
-                return None
-            row = connection.execute(select(_SCENE).where(_SCENE.c.id == scene_id)).one()
-            return _scene_from_row(row)
-
-        return await self.db.run(change, write=True)
-
-    async def delete_scene(self, workspace_id: str, scene_id: str) -> None:
-        statement = delete(_SCENE).where(
-            _SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id
-        )
-        await self.db.run(lambda c: c.execute(statement), write=True)
-
     # -- helpers -----------------------------------------------------------------------
 
     async def _idempotent(self, work: Callable[[Connection], T], request_id: str) -> T:
@@ -524,49 +421,3 @@ def _attachment_values(
         "scene_id": attachment.scene_id,
         "placeholder": attachment.placeholder,
     }
-
-
-def _scene_values(scene: Scene) -> dict[str, Any]:
-    return {
-        "id": scene.id,
-        "workspace_id": scene.workspace_id,
-        "chat_id": scene.chat_id,
-        "message_id": scene.message_id,
-        "state": scene.state.value,
-        "job_id": scene.job_id,
-        "context_messages": list(scene.context_messages),
-        "writer_model": scene.writer_model,
-        "drafted_prompt": scene.drafted_prompt,
-        "edited_prompt": scene.edited_prompt,
-        "image_model": scene.image_model,
-        "seed": scene.seed,
-        "reference_assets": list(scene.reference_assets),
-        "template_version": scene.template_version,
-        "result_sha256": scene.result_asset.removeprefix("assets/"),
-        "attachment_id": scene.attachment_id,
-        "create_time_us": to_us(scene.create_time),
-        "update_time_us": to_us(scene.update_time),
-    }
-
-
-def _scene_from_row(row: Any) -> Scene:
-    return Scene(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        chat_id=row.chat_id,
-        message_id=row.message_id,
-        state=SceneState(row.state),
-        job_id=row.job_id,
-        context_messages=tuple(row.context_messages or ()),
-        writer_model=row.writer_model,
-        drafted_prompt=row.drafted_prompt,
-        edited_prompt=row.edited_prompt,
-        image_model=row.image_model,
-        seed=row.seed,
-        reference_assets=tuple(row.reference_assets or ()),
-        template_version=row.template_version,
-        result_asset=f"assets/{row.result_sha256}" if row.result_sha256 else "",
-        attachment_id=row.attachment_id,
-        create_time=from_us(row.create_time_us),
-        update_time=from_us(row.update_time_us),
-    )

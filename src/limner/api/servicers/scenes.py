@@ -16,14 +16,18 @@ from limner.domain.models import SceneMode
 from limner.errors import InvalidArgument
 from limner.features.chats import Chats, MessageDraft
 from limner.features.jobs import JobQueries
+from limner.features.messages import MessagePosting
 from limner.features.scenes import SceneFeature, SceneRequest
 from limner.v1 import scene_pb2, scene_service_pb2_grpc
 from limner.v1 import scene_service_pb2 as pb
 
 
 class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
-    def __init__(self, *, chats: Chats, scenes: SceneFeature, jobs: JobQueries) -> None:
+    def __init__(
+        self, *, chats: Chats, messages: MessagePosting, scenes: SceneFeature, jobs: JobQueries
+    ) -> None:
         self.chats = chats
+        self.messages = messages
         self.scenes = scenes
         self.jobs = jobs
 
@@ -65,7 +69,7 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
             role = enum_from_pb(
                 scene_convert.MESSAGE_ROLES_FROM_PB, request.message.role, "message.role"
             )
-        created = await self.chats.create_message(
+        created = await self.messages.create_message(
             current_workspace(),
             MessageDraft(
                 chat=request.parent,
