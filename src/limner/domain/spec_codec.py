@@ -62,7 +62,7 @@ def image_to_json(spec: ImageSpec) -> Json:
 
 
 def image_from_json(data: Json) -> ImageSpec:
-    """Reads version 1's ``image`` object, and version 0's top level (same keys)."""
+    """Reads an ``image`` object (version 0 kept the same keys at its top level)."""
     return ImageSpec(
         prompt=data["prompt"],
         model_id=data["model_id"],
@@ -184,8 +184,8 @@ def spec_from_json(kind: JobKind, data: Json) -> JobSpec:
     """Reads a stored spec of a job of ``kind``, whichever version wrote it."""
     version = data.get("version", 0)
     if version == 0:
-        return _from_version_0(kind, data)
-    if version != SPEC_VERSION:
+        data = _upgrade_version_0(kind, data)
+    elif version != SPEC_VERSION:
         raise UnknownSpecVersion(
             f"a {kind.value} job spec of version {version} was written by a newer server "
             f"(this one reads versions 0 to {SPEC_VERSION})"
@@ -225,56 +225,80 @@ def spec_from_json(kind: JobKind, data: Json) -> JobSpec:
     raise ValueError(f"unknown job kind {kind!r}")
 
 
-def _from_version_0(kind: JobKind, data: Json) -> JobSpec:
-    """The untyped specs of servers before version 1: one flat dict per job."""
+def _upgrade_version_0(kind: JobKind, data: Json) -> Json:
+    """The untyped specs of servers before version 1 (one flat dict per job, the image
+    fields at the top level) as a version 1 document."""
+    image = {key: data[key] for key in _IMAGE_KEYS_V0 if key in data}
     match kind:
         case JobKind.IMAGE_GENERATION | JobKind.IMAGE_EDIT:
-            return image_from_json(data)
+            return {"image": image}
         case JobKind.AVATAR_GENERATION | JobKind.AVATAR_EDIT:
-            return AvatarSpec(
-                image=image_from_json(data),
-                subject_id=data["subject_id"],
-                template=TemplateUse(
-                    kind=data.get("template", ""),
-                    version=data.get("template_version", ""),
-                    overridden=data.get("template_overridden", False),
-                ),
-            )
+            return {
+                "image": image,
+                "subject_id": data["subject_id"],
+                "template": _template_v0(data, data.get("template", "")),
+            }
         case JobKind.SCENE:
             writer_model = data.get("writer_model_id", "")
-            return SceneSpec(
-                image=image_from_json(data),
-                scene_id=data["scene_id"],
-                chat_id=data["chat_id"],
-                message_id=data["message_id"],
-                attachment_id=data["attachment_id"],
-                mode=SceneMode(data["mode"]),
-                given_prompt=data.get("given_prompt", ""),
-                directive=data.get("directive", ""),
-                writer=WriterSpec(
-                    model_id=writer_model,
-                    messages=_messages_from_json(data.get("writer_messages", [])),
-                    slots=_slots_from_json(data.get("writer_slots", {})),
-                )
-                if writer_model
-                else None,
-                reference_map=data.get("reference_map", ""),
-                template_version=data.get("template_version", ""),
-                approved_prompt=data.get("approved_prompt", ""),
-            )
+            writer = {
+                "model_id": writer_model,
+                "messages": data.get("writer_messages", []),
+                "slots": data.get("writer_slots", {}),
+            }
+            return {
+                **{key: data[key] for key in _SCENE_KEYS_V0 if key in data},
+                "image": image,
+                "writer": writer if writer_model else None,
+            }
         case JobKind.DESIGN_NOTES:
-            return DesignNotesSpec(
-                subject_id=data["subject_id"],
-                writer=WriterSpec(
-                    model_id=data["model_id"],
-                    messages=_messages_from_json(data["messages"]),
-                    slots=_slots_from_json(data.get("slots", {})),
-                ),
-                template=TemplateUse(
-                    kind="design-reference-writer",
-                    version=data.get("template_version", ""),
-                    overridden=data.get("template_overridden", False),
-                ),
-                save_on_completion=data.get("save_on_completion", False),
-            )
+            return {
+                "subject_id": data["subject_id"],
+                "writer": {
+                    "model_id": data["model_id"],
+                    "messages": data["messages"],
+                    "slots": data.get("slots", {}),
+                },
+                "template": _template_v0(data, "design-reference-writer"),
+                "save_on_completion": data.get("save_on_completion", False),
+            }
     raise ValueError(f"unknown job kind {kind!r}")
+
+
+_IMAGE_KEYS_V0 = (
+    "prompt",
+    "model_id",
+    "width",
+    "height",
+    "seed",
+    "seed_supported",
+    "image_count",
+    "aspect_ratio",
+    "negative_prompt",
+    "steps",
+    "guidance_scale",
+    "sampler",
+    "source_asset",
+    "mask_asset",
+    "strength",
+    "reference_assets",
+)
+_SCENE_KEYS_V0 = (
+    "scene_id",
+    "chat_id",
+    "message_id",
+    "attachment_id",
+    "mode",
+    "given_prompt",
+    "directive",
+    "reference_map",
+    "template_version",
+    "approved_prompt",
+)
+
+
+def _template_v0(data: Json, kind: str) -> Json:
+    return {
+        "kind": kind,
+        "version": data.get("template_version", ""),
+        "overridden": data.get("template_overridden", False),
+    }
