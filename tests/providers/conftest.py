@@ -1,13 +1,14 @@
-"""Fixtures for provider adapter tests: OpenAPI request checks against ../shared/specs."""
+"""Fixtures for provider adapter tests: OpenAPI request checks against the specs vendored in
+tests/providers/specs, and an HTTP client for adapters called directly. The helpers the
+test modules import are in provider_helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
-
-from limner.testing.openapi import spec_available, spec_path, validate_request
+from provider_helpers import validate_request
 
 SpecCheck = Callable[..., None]
 
@@ -15,11 +16,12 @@ SpecCheck = Callable[..., None]
 @pytest.fixture
 def spec_check() -> SpecCheck:
     """``spec_check("openai", "/images/generations", body)`` validates a request body
-    against the vendor's spec; skips (saying why) when the spec file is absent."""
+    against the vendor's spec (see ``provider_helpers.validate_request``); a missing spec
+    file fails the test."""
+    return validate_request
 
-    def check(name: str, path: str, body: Any, **kwargs: Any) -> None:
-        if not spec_available(name):
-            pytest.skip(f"{spec_path(name)} not found: OpenAPI request checks need ../shared/specs")
-        validate_request(name, path, body, **kwargs)
 
-    return check
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as http:
+        yield http

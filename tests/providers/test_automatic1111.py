@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,14 +12,22 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import code_pb2
-from PIL import Image
+from provider_helpers import (
+    generated_assets,
+    image_model,
+    job_of,
+    serving,
+    solid_image,
+    upload,
+    warnings,
+)
 
-from limner.testing import RunningServer, fast_settings, running_server
+from limner.testing import RunningServer
 from limner.testing.fakes import Fault
 from limner.testing.fakes.automatic1111 import Automatic1111Fake
 from limner.testing.streams import collect, kinds, status_details, unpack
-from limner.v1 import asset_pb2, job_pb2, job_service_pb2, model_pb2, model_service_pb2
 from limner.v1 import image_service_pb2 as ipb
+from limner.v1 import job_pb2, job_service_pb2, model_pb2, model_service_pb2
 
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors [6ce0161689]"
 AUTH = ("artist", "s3cret")
@@ -57,48 +64,13 @@ async def a1111(
         }
         if api_key is not None:
             provider["api_key"] = api_key
-        settings = fast_settings(
-            tmp_path / "data",
-            providers={"a1111": provider},
-            models=[
-                {
-                    "id": "sd",
-                    "provider": "a1111",
-                    "provider_model_id": checkpoint,
-                    "input_modalities": ["text", "image"],
-                    "output_modalities": ["image"],
-                    "profile": PROFILE,
-                }
-            ],
-        )
-        async with running_server(settings) as server:
+        models = [image_model("sd", "a1111", checkpoint, PROFILE)]
+        async with serving(tmp_path / "data", {"a1111": provider}, models) as server:
             yield server, fake  # type: ignore[misc]
-
-
-def png(colour: tuple[int, int, int], size: tuple[int, int] = (96, 64)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-async def upload(server: RunningServer, data: bytes) -> str:
-    response = await server.images.UploadImage(ipb.UploadImageRequest(content=data))
-    return response.asset.name
-
-
-async def generated_assets(server: RunningServer) -> list[str]:
-    response = await server.images.ListAssets(
-        ipb.ListAssetsRequest(source=asset_pb2.ASSET_SOURCE_GENERATED)
-    )
-    return [asset.name for asset in response.assets]
 
 
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def warnings(events: list[job_pb2.JobEvent]) -> list[job_pb2.JobWarning]:
-    return [e.warning for e in events if e.HasField("warning")]
 
 
 async def test_generate_posts_txt2img_and_streams_steps_and_previews(tmp_path):
@@ -154,16 +126,16 @@ async def test_generate_posts_txt2img_and_streams_steps_and_previews(tmp_path):
 
         images = events[-1].completed.images
         assert [(i.width, i.height, i.seed) for i in images] == [(512, 384, 42), (512, 384, 43)]
-        job = (await server.jobs.GetJob(job_service_pb2.GetJobRequest(name=events[0].job))).job
+        job = await job_of(server, events)
         assert job.usage.provider_calls == 1
         assert sorted(await generated_assets(server)) == sorted(i.asset for i in images)
 
 
 async def test_edit_posts_img2img_with_init_images_mask_and_strength(tmp_path):
     async with a1111(tmp_path, checkpoint="default") as (server, fake):
-        source_bytes = png((200, 30, 30))
-        reference_bytes = png((30, 200, 30))
-        mask_bytes = png((255, 255, 255))
+        source_bytes = solid_image((200, 30, 30))
+        reference_bytes = solid_image((30, 200, 30))
+        mask_bytes = solid_image((255, 255, 255))
         source = await upload(server, source_bytes)
         reference = await upload(server, reference_bytes)
         mask = await upload(server, mask_bytes)

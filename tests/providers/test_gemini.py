@@ -14,19 +14,28 @@ import httpx
 import pytest
 from google.rpc import code_pb2
 from PIL import Image
+from provider_helpers import (
+    Deltas,
+    Sink,
+    fake_fixture,
+    image_model,
+    job_of,
+    provider_adapter,
+    serving,
+    stored_assets,
+    upload,
+    warnings,
+)
 
 from limner.domain.images import ProviderImageRequest, SourceImage
 from limner.domain.jobs import Usage
 from limner.errors import ContentFiltered, ProviderAuthFailed
-from limner.providers import PROVIDER_KINDS, ProviderContext
 from limner.providers.base import Provider, WriterMessage, WriterRequest
-from limner.settings import ProviderSettings, Settings
-from limner.testing import RunningServer, fast_settings, running_server
+from limner.testing import RunningServer
 from limner.testing.fakes import Fault, fake_png
 from limner.testing.fakes.gemini import GeminiFake
 from limner.testing.streams import collect, kinds, unpack
 from limner.v1 import image_service_pb2 as ipb
-from limner.v1 import job_service_pb2
 
 KEY = "AIza-secret-test-key"
 IMAGE_MODEL = "gemini-2.5-flash-image"
@@ -39,36 +48,23 @@ PROFILE = {
     "max_images_per_request": 2,
 }
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[GeminiFake]:
-    async with GeminiFake(api_key=KEY) as running:
-        assert isinstance(running, GeminiFake)
-        yield running
+fake = fake_fixture(GeminiFake, api_key=KEY)
 
 
 @pytest.fixture
 async def server(tmp_path: Path, fake: GeminiFake) -> AsyncIterator[RunningServer]:
-    settings = fast_settings(
+    async with serving(
         tmp_path / "data",
         providers={
             "gm": {"kind": "gemini", "base_url": fake.base_url, "api_key": KEY, "max_retries": 2},
             "bad": {"kind": "gemini", "base_url": fake.base_url, "api_key": "wrong"},
         },
         models=[
-            {
-                "id": "nano",
-                "provider": "gm",
-                "provider_model_id": IMAGE_MODEL,
-                "input_modalities": ["text", "image"],
-                "output_modalities": ["image"],
-                "profile": PROFILE,
-            },
+            image_model("nano", "gm", IMAGE_MODEL, PROFILE),
             {"id": "nano-bad-key", "provider": "bad", "provider_model_id": IMAGE_MODEL},
         ],
         assets={"max_image_bytes": 1024 * 1024},
-    )
-    async with running_server(settings) as running:
+    ) as running:
         yield running
 
 
@@ -81,10 +77,6 @@ async def generate(server: RunningServer, model_id: str = "nano", **options: Any
 
 def calls(fake: GeminiFake) -> list[Any]:
     return [r for r in fake.requests if r.method == "POST"]
-
-
-def warnings(events: list[Any], code: str) -> list[Any]:
-    return [e.warning for e in events if e.HasField("warning") and e.warning.code == code]
 
 
 async def test_generate_sends_prompt_modalities_and_aspect_ratio(server, fake):
@@ -106,26 +98,22 @@ async def test_generate_sends_prompt_modalities_and_aspect_ratio(server, fake):
     assert not warnings(events, "SIZE_ADJUSTED")
     image = events[-1].completed.images[0]
     assert (image.width, image.height, image.seed) == (64, 64, 7)
-    job = (await server.jobs.GetJob(job_service_pb2.GetJobRequest(name=events[0].job))).job
-    usage = job.usage
+    usage = (await job_of(server, events)).usage
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (11, 1302, 1313)
     assert usage.provider_calls == 1
 
 
 async def test_edit_sends_source_and_references_as_inline_data(server, fake):
     source_png, reference_png = fake_png(250, 100, seed=1), fake_png(16, 16, seed=2)
-    source = (await server.images.UploadImage(ipb.UploadImageRequest(content=source_png))).asset
-    reference = (
-        await server.images.UploadImage(ipb.UploadImageRequest(content=reference_png))
-    ).asset
+    source, reference = await upload(server, source_png), await upload(server, reference_png)
     events = await collect(
         server.images.EditImage(
             ipb.EditImageRequest(
-                source_asset=source.name,
+                source_asset=source,
                 prompt="add snow",
                 model="nano",
                 strength=0.5,
-                reference_assets=[reference.name],
+                reference_assets=[reference],
             )
         )
     )
@@ -185,7 +173,7 @@ async def test_fault_ends_in_documented_status(server, fake, fault, times, code,
         assert "cat on a mat" in info.metadata["text"]
         assert "Planning" not in info.metadata["text"], "thought parts are skipped"
     assert KEY not in status.message
-    assert list((await server.images.ListAssets(ipb.ListAssetsRequest())).assets) == []
+    assert await stored_assets(server) == []
 
 
 @pytest.mark.parametrize(
@@ -228,38 +216,8 @@ async def test_broken_url_does_not_exist_for_gemini(fake):
 # -- adapter-level tests (writer, discovery, base URLs) --------------------------------
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
 def adapter(client: httpx.AsyncClient, base_url: str, key: str = KEY) -> Provider:
-    settings = ProviderSettings(kind="gemini", base_url=base_url, api_key=key, max_retries=1)
-    return PROVIDER_KINDS["gemini"](ProviderContext("gm", settings, Settings.load(None), client))
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.usages: list[Usage] = []
-
-    async def step(self, step: int, total: int, *, eta_s: float | None = None, message: str = ""):
-        pass
-
-    def preview_wanted(self) -> bool:
-        return False
-
-    async def preview(self, image: bytes, step: int) -> None:
-        raise AssertionError("Gemini has no partial images")
-
-    async def warn(self, code: str, message: str, field: str = "") -> None:
-        pass
-
-    async def usage(self, usage: Usage) -> None:
-        self.usages.append(usage)
-
-    async def retrying(self, message: str) -> None:
-        pass
+    return provider_adapter(client, "gemini", "gm", base_url=base_url, api_key=key, max_retries=1)
 
 
 @pytest.mark.parametrize(
@@ -281,14 +239,6 @@ async def test_default_base_url_is_v1beta(client):
     provider = adapter(client, "")
     assert provider.images is not None
     assert provider.images.http.base_url == "https://generativelanguage.googleapis.com/v1beta"  # type: ignore[attr-defined]
-
-
-class Deltas:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    async def __call__(self, text: str) -> None:
-        self.parts.append(text)
 
 
 def writer_request(model: str, *messages: WriterMessage) -> WriterRequest:

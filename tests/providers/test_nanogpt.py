@@ -3,23 +3,27 @@ bodies are checked against NanoGPT's OpenAPI spec."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-import httpx
 import pytest
+from provider_helpers import (
+    Deltas,
+    fake_fixture,
+    image_model,
+    job_of,
+    provider_adapter,
+    server_starter,
+    stored_assets,
+    upload,
+    warning_fields,
+)
 
-from limner.providers import PROVIDER_KINDS, ProviderContext
 from limner.providers.base import WriterMessage, WriterRequest
-from limner.settings import ProviderSettings, Settings
-from limner.testing import fast_settings, running_server
 from limner.testing.fakes import Fault, fake_png
 from limner.testing.fakes.nanogpt import COST_PER_IMAGE, NanoGptFake
 from limner.testing.streams import collect, kinds, unpack
 from limner.v1 import image_service_pb2 as ipb
-from limner.v1 import job_service_pb2 as jspb
 
 PROFILE = {
     "max_reference_images": 3,
@@ -30,49 +34,22 @@ PROFILE = {
     "max_images_per_request": 4,
 }
 PATH = "/v1/images/generations"
+MODELS = [image_model("nano", "n", "flux-kontext", PROFILE)]
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[NanoGptFake]:
-    async with NanoGptFake() as running:
-        assert isinstance(running, NanoGptFake)
-        yield running
+fake = fake_fixture(NanoGptFake)
 
 
 @pytest.fixture
 def serve(tmp_path):
-    @asynccontextmanager
-    async def start(fake: NanoGptFake, base_url: str = "", **section: Any):
-        provider = {
-            "kind": "nanogpt",
-            "base_url": base_url or fake.base_url,
-            "api_key": "nano-test",
-            "max_retries": 1,
-            **section,
-        }
-        model = {
-            "id": "nano",
-            "provider": "n",
-            "provider_model_id": "flux-kontext",
-            "input_modalities": ["text", "image"],
-            "output_modalities": ["image"],
-            "profile": PROFILE,
-        }
-        settings = fast_settings(tmp_path / "data", providers={"n": provider}, models=[model])
-        async with running_server(settings) as server:
-            yield server
-
-    return start
+    return server_starter(
+        tmp_path / "data", "n", kind="nanogpt", api_key="nano-test", models=MODELS
+    )
 
 
 def generate(prompt: str = "a tea house", **options: Any) -> ipb.GenerateImageRequest:
     return ipb.GenerateImageRequest(
         prompt=prompt, model="nano", options=ipb.ImageOptions(**options)
     )
-
-
-async def upload(server, data: bytes) -> str:
-    return (await server.images.UploadImage(ipb.UploadImageRequest(content=data))).asset.name
 
 
 async def test_generate_sends_nanogpt_fields_and_records_cost(fake, serve, spec_check):
@@ -92,9 +69,8 @@ async def test_generate_sends_nanogpt_fields_and_records_cost(fake, serve, spec_
         )
         assert kinds(events)[-1] == "completed", events[-1]
         assert [i.seed for i in events[-1].completed.images] == [42, 42]
-        warned = [(e.warning.code, e.warning.field) for e in events if e.HasField("warning")]
-        assert warned == [("PARAMETER_IGNORED", "options.negative_prompt")]
-        job = (await server.jobs.GetJob(jspb.GetJobRequest(name=events[0].job))).job
+        assert warning_fields(events) == [("PARAMETER_IGNORED", "options.negative_prompt")]
+        job = await job_of(server, events)
         assert job.usage.cost_usd == pytest.approx(2 * COST_PER_IMAGE)
     sent = fake.requests[-1]
     assert sent.path == PATH and sent.headers["authorization"] == "Bearer nano-test"
@@ -196,31 +172,24 @@ async def test_faults_fail_the_job_and_store_nothing(fake, serve, fault, code, r
             e for e in events if e.HasField("warning") and e.warning.code == "PROVIDER_RETRY"
         ]
         assert len(retries) == (1 if calls == 2 else 0)
-        listed = await server.images.ListAssets(ipb.ListAssetsRequest())
-        assert list(listed.assets) == [], "nothing stored on failure"
+        assert await stored_assets(server) == [], "nothing stored on failure"
     assert len([r for r in fake.requests if r.path == PATH]) == calls
 
 
-async def test_writer_uses_api_v1_chat_completions(fake, spec_check):
-    parts: list[str] = []
-
-    async def on_delta(text: str) -> None:
-        parts.append(text)
-
-    async with httpx.AsyncClient() as client:
-        section = ProviderSettings(kind="nanogpt", base_url=f"{fake.base_url}/api", api_key="k")
-        provider = PROVIDER_KINDS["nanogpt"](
-            ProviderContext("n", section, Settings.load(None), client)
-        )
-        assert provider.writer is not None and provider.lister is None
-        output = await provider.writer.write(
-            WriterRequest(
-                job_id="j",
-                provider_model_id="chatgpt-4o-latest",
-                messages=(WriterMessage(role="user", text="hi"),),
-            ),
-            on_delta,
-        )
-    assert output.text == fake.chat_reply and len(parts) > 1
+async def test_writer_uses_api_v1_chat_completions(fake, client, spec_check):
+    provider = provider_adapter(
+        client, "nanogpt", "n", base_url=f"{fake.base_url}/api", api_key="k"
+    )
+    assert provider.writer is not None and provider.lister is None
+    deltas = Deltas()
+    output = await provider.writer.write(
+        WriterRequest(
+            job_id="j",
+            provider_model_id="chatgpt-4o-latest",
+            messages=(WriterMessage(role="user", text="hi"),),
+        ),
+        deltas,
+    )
+    assert output.text == fake.chat_reply and len(deltas.parts) > 1
     assert fake.requests[-1].path == "/api/v1/chat/completions"
     spec_check("nanogpt", "/v1/chat/completions", fake.requests[-1].json)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from provider_helpers import (
+    Deltas,
+    fake_fixture,
+    image_model,
+    job_of,
+    provider_adapter,
+    server_starter,
+    stored_assets,
+    upload,
+    warning_fields,
+)
 
-from limner.providers import PROVIDER_KINDS, ProviderContext
-from limner.providers.base import WriterMessage, WriterRequest
-from limner.settings import ProviderSettings, Settings
-from limner.testing import fast_settings, running_server
+from limner.providers.base import Provider, WriterMessage, WriterRequest
 from limner.testing.fakes import Fault, fake_png
 from limner.testing.fakes.openai import OpenAIFake
 from limner.testing.streams import collect, kinds, unpack
@@ -37,68 +43,22 @@ DALLE2_PROFILE = {
 }
 
 
-def models() -> list[dict[str, Any]]:
-    def model(id_: str, provider_model_id: str, profile: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": id_,
-            "provider": "oa",
-            "provider_model_id": provider_model_id,
-            "input_modalities": ["text", "image"],
-            "output_modalities": ["image"],
-            "profile": profile,
-        }
+MODELS = [
+    image_model("gpt-image", "oa", "gpt-image-1", GPT_PROFILE),
+    image_model("dalle3", "oa", "dall-e-3", DALLE3_PROFILE),
+    image_model("dalle2", "oa", "dall-e-2", DALLE2_PROFILE),
+]
 
-    return [
-        model("gpt-image", "gpt-image-1", GPT_PROFILE),
-        model("dalle3", "dall-e-3", DALLE3_PROFILE),
-        model("dalle2", "dall-e-2", DALLE2_PROFILE),
-    ]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[OpenAIFake]:
-    async with OpenAIFake() as running:
-        assert isinstance(running, OpenAIFake)
-        yield running
+fake = fake_fixture(OpenAIFake)
 
 
 @pytest.fixture
 def serve(tmp_path):
-    @asynccontextmanager
-    async def start(fake: OpenAIFake, base_url: str = "", **section: Any):
-        provider = {
-            "kind": "openai",
-            "base_url": base_url or fake.base_url,
-            "api_key": "sk-test",
-            "max_retries": 1,
-            **section,
-        }
-        settings = fast_settings(tmp_path / "data", providers={"oa": provider}, models=models())
-        async with running_server(settings) as server:
-            yield server
-
-    return start
+    return server_starter(tmp_path / "data", "oa", kind="openai", api_key="sk-test", models=MODELS)
 
 
 def generate(prompt: str = "a lighthouse", model: str = "gpt-image", **options: Any):
     return ipb.GenerateImageRequest(prompt=prompt, model=model, options=ipb.ImageOptions(**options))
-
-
-async def upload(server, data: bytes) -> str:
-    response = await server.images.UploadImage(ipb.UploadImageRequest(content=data))
-    return response.asset.name
-
-
-async def job_of(server, events):
-    return (await server.jobs.GetJob(jspb.GetJobRequest(name=events[0].job))).job
-
-
-async def asset_count(server) -> int:
-    return len((await server.images.ListAssets(ipb.ListAssetsRequest())).assets)
-
-
-def warnings(events) -> list[tuple[str, str]]:
-    return [(e.warning.code, e.warning.field) for e in events if e.HasField("warning")]
 
 
 def form_as_json(form: dict[str, list[Any]]) -> dict[str, Any]:
@@ -137,7 +97,7 @@ async def test_gpt_image_streams_partial_images_as_previews(fake, serve, spec_ch
             (e.progress.step, e.progress.total_steps) for e in events if e.progress.total_steps
         ]
         assert steps == [(1, 3), (2, 3), (3, 3)]
-        assert ("PARAMETER_IGNORED", "options.negative_prompt") in warnings(events)
+        assert ("PARAMETER_IGNORED", "options.negative_prompt") in warning_fields(events)
         job = await job_of(server, events)
         assert (job.usage.input_tokens, job.usage.output_tokens) == (50, 100)
         assert job.usage.total_tokens == 150 and job.usage.provider_calls >= 1
@@ -177,7 +137,7 @@ async def test_dalle3_gets_b64_and_a_supported_size(fake, serve, spec_check):
             server.images.GenerateImage(generate(model="dalle3", width=1280, height=720))
         )
         assert kinds(events)[-1] == "completed"
-        assert ("SIZE_ADJUSTED", "options.width") in warnings(events)
+        assert ("SIZE_ADJUSTED", "options.width") in warning_fields(events)
         job = await job_of(server, events)
         assert job.usage.total_tokens == 0, "DALL·E reports no usage"
     body = fake.requests[-1].json
@@ -257,7 +217,7 @@ async def test_dalle2_edit_sends_one_image_and_warns_about_the_rest(fake, serve,
             )
         )
         assert kinds(events)[-1] == "completed"
-        assert ("PARAMETER_IGNORED", "reference_assets") in warnings(events)
+        assert ("PARAMETER_IGNORED", "reference_assets") in warning_fields(events)
     form = fake.requests[-1].form
     assert "image[]" not in form and len(form["image"]) == 1
     assert form["response_format"] == ["b64_json"] and "stream" not in form
@@ -307,7 +267,7 @@ async def test_faults_fail_the_job_and_store_nothing(fake, serve, fault, code, r
         if code is not None:
             assert status.code == getattr(grpc.StatusCode, code).value[0]
         assert "iVBOR" not in status.message
-        assert await asset_count(server) == 0, "nothing stored on failure"
+        assert await stored_assets(server) == [], "nothing stored on failure"
     assert len(fake.requests) == calls
 
 
@@ -316,7 +276,7 @@ async def test_content_filter_while_streaming(fake, serve):
     async with serve(fake) as server:
         events = await collect(server.images.GenerateImage(generate()))
         assert unpack(events[-1].failed)["ErrorInfo"].reason == "CONTENT_FILTERED"
-        assert await asset_count(server) == 0
+        assert await stored_assets(server) == []
     assert fake.requests[-1].json["stream"] is True and len(fake.requests) == 1
 
 
@@ -333,39 +293,32 @@ async def test_dalle3_refuses_several_images_before_the_call(fake, serve):
 # -- writer and discovery ---------------------------------------------------------------
 
 
-def _provider(fake: OpenAIFake, client: httpx.AsyncClient):
-    section = ProviderSettings(kind="openai", base_url=f"{fake.base_url}/v1", api_key="sk-w")
-    return PROVIDER_KINDS["openai"](ProviderContext("oa", section, Settings.load(None), client))
+def _provider(fake: OpenAIFake, client: httpx.AsyncClient) -> Provider:
+    return provider_adapter(client, "openai", "oa", base_url=f"{fake.base_url}/v1", api_key="sk-w")
 
 
-async def test_writer_uses_v1_chat_completions(fake, spec_check):
-    deltas: list[str] = []
-
-    async def on_delta(text: str) -> None:
-        deltas.append(text)
-
-    async with httpx.AsyncClient() as client:
-        provider = _provider(fake, client)
-        assert provider.writer is not None
-        request = WriterRequest(
-            job_id="j",
-            provider_model_id="gpt-4o-mini",
-            messages=(WriterMessage(role="user", text="hi", images=()),),
-            max_output_tokens=64,
-        )
-        output = await provider.writer.write(request, on_delta)
-    assert output.text == fake.chat_reply and len(deltas) > 1
+async def test_writer_uses_v1_chat_completions(fake, client, spec_check):
+    provider = _provider(fake, client)
+    assert provider.writer is not None
+    request = WriterRequest(
+        job_id="j",
+        provider_model_id="gpt-4o-mini",
+        messages=(WriterMessage(role="user", text="hi", images=()),),
+        max_output_tokens=64,
+    )
+    deltas = Deltas()
+    output = await provider.writer.write(request, deltas)
+    assert output.text == fake.chat_reply and len(deltas.parts) > 1
     sent = fake.requests[-1]
     assert sent.path == "/v1/chat/completions" and sent.headers["authorization"] == "Bearer sk-w"
     assert sent.json["max_completion_tokens"] == 64 and "max_tokens" not in sent.json
     spec_check("openai", "/chat/completions", sent.json)
 
 
-async def test_discovery_lists_image_models(fake):
-    async with httpx.AsyncClient() as client:
-        provider = _provider(fake, client)
-        assert provider.lister is not None
-        found = {m.provider_model_id: m for m in await provider.lister.list_models()}
+async def test_discovery_lists_image_models(fake, client):
+    provider = _provider(fake, client)
+    assert provider.lister is not None
+    found = {m.provider_model_id: m for m in await provider.lister.list_models()}
     assert sorted(found) == ["dall-e-3", "gpt-image-1"]
     assert found["gpt-image-1"].input_modalities == {"text", "image"}
     assert found["dall-e-3"].input_modalities == {"text"}
@@ -392,5 +345,5 @@ async def test_cancel_job_interrupts_the_http_call(fake, serve):
         assert cancelled.state == job_pb2.JOB_STATE_CANCELLED
         rest = [response.event async for response in call]
         assert kinds(rest)[-1] == "cancelled"
-        assert await asset_count(server) == 0
+        assert await stored_assets(server) == []
     assert len(fake.requests) == 1, "a cancelled call is not retried"

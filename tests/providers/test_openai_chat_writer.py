@@ -4,11 +4,11 @@ HTTP: streamed deltas, usage, image parts, returned images, faults, base URLs.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from provider_helpers import Deltas, fake_fixture, provider_adapter
 
 from limner.domain.images import SourceImage
 from limner.errors import (
@@ -18,31 +18,17 @@ from limner.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from limner.providers import PROVIDER_KINDS, ProviderContext
 from limner.providers.base import Provider, WriterMessage, WriterRequest
 from limner.providers.http import ProviderHttp, RetryPolicy
 from limner.providers.openai_chat import OpenAIChatWriter, compatible_base_url
-from limner.settings import ProviderSettings, Settings
 from limner.testing.fakes import Fault, fake_png
 from limner.testing.fakes.openai import OpenAIFake
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[OpenAIFake]:
-    async with OpenAIFake() as running:
-        assert isinstance(running, OpenAIFake)
-        yield running
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
+fake = fake_fixture(OpenAIFake)
 
 
 def provider(client: httpx.AsyncClient, kind: str, **section: Any) -> Provider:
-    settings = ProviderSettings(kind=kind, **{"max_retries": 2, **section})
-    return PROVIDER_KINDS[kind](ProviderContext("w", settings, Settings.load(None), client))
+    return provider_adapter(client, kind, "w", **{"max_retries": 2, **section})
 
 
 def request(*messages: WriterMessage, **kwargs: Any) -> WriterRequest:
@@ -52,18 +38,6 @@ def request(*messages: WriterMessage, **kwargs: Any) -> WriterRequest:
         messages=messages or (WriterMessage(role="user", text="Describe a lighthouse."),),
         **kwargs,
     )
-
-
-class Deltas:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.retries: list[str] = []
-
-    async def __call__(self, text: str) -> None:
-        self.parts.append(text)
-
-    async def retry(self, message: str) -> None:
-        self.retries.append(message)
 
 
 PNG = fake_png(8, 8)

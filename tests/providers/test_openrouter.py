@@ -13,20 +13,29 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from provider_helpers import (
+    Deltas,
+    Sink,
+    fake_fixture,
+    image_model,
+    job_of,
+    provider_adapter,
+    serving,
+    stored_assets,
+    upload,
+    validate_response,
+    warnings,
+)
 
 from limner.domain.images import ProviderImageRequest
 from limner.domain.jobs import Usage
 from limner.errors import ContentFiltered
-from limner.providers import PROVIDER_KINDS, ProviderContext
 from limner.providers.base import Provider, WriterMessage, WriterRequest
-from limner.settings import ProviderSettings, Settings
-from limner.testing import RunningServer, fast_settings, running_server
+from limner.testing import RunningServer
 from limner.testing.fakes import Fault, fake_png
 from limner.testing.fakes.openrouter import OpenRouterFake
-from limner.testing.openapi import load_spec, spec_available
 from limner.testing.streams import collect, kinds, unpack
 from limner.v1 import image_service_pb2 as ipb
-from limner.v1 import job_service_pb2
 
 KEY = "sk-or-v1-secret-test-key"
 NANO = "google/gemini-2.5-flash-image"
@@ -38,12 +47,7 @@ PROFILE = {
     "max_images_per_request": 2,
 }
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[OpenRouterFake]:
-    async with OpenRouterFake() as running:
-        assert isinstance(running, OpenRouterFake)
-        yield running
+fake = fake_fixture(OpenRouterFake)
 
 
 def section(fake: OpenRouterFake, **extra: Any) -> dict[str, Any]:
@@ -58,20 +62,13 @@ def section(fake: OpenRouterFake, **extra: Any) -> dict[str, Any]:
 
 
 def model(model_id: str, provider_model_id: str, provider: str = "or") -> dict[str, Any]:
-    return {
-        "id": model_id,
-        "provider": provider,
-        "provider_model_id": provider_model_id,
-        "input_modalities": ["text", "image"],
-        "output_modalities": ["image"],
-        "profile": PROFILE,
-    }
+    return image_model(model_id, provider, provider_model_id, PROFILE)
 
 
 @pytest.fixture
 async def server(tmp_path: Path, fake: OpenRouterFake) -> AsyncIterator[RunningServer]:
     # ``make_server(providers=...)`` takes adapter overrides, so settings are built here.
-    settings = fast_settings(
+    async with serving(
         tmp_path / "data",
         providers={"or": section(fake), "or0": section(fake, max_retries=0)},
         models=[
@@ -80,8 +77,7 @@ async def server(tmp_path: Path, fake: OpenRouterFake) -> AsyncIterator[RunningS
             model("hidden", "acme/unlisted-image"),
             model("nano0", NANO, provider="or0"),
         ],
-    )
-    async with running_server(settings) as running:
+    ) as running:
         yield running
 
 
@@ -92,27 +88,9 @@ async def generate(server: RunningServer, model_id: str = "nano", **options: Any
     return await collect(server.images.GenerateImage(request))
 
 
-async def upload(server: RunningServer, data: bytes) -> str:
-    response = await server.images.UploadImage(ipb.UploadImageRequest(content=data))
-    return str(response.asset.name)
-
-
 async def read_asset(server: RunningServer, name: str) -> bytes:
     request = ipb.ReadAssetContentRequest(name=name)
     return b"".join([c.data async for c in server.images.ReadAssetContent(request)])
-
-
-async def job_usage(server: RunningServer, name: str) -> Any:
-    return (await server.jobs.GetJob(job_service_pb2.GetJobRequest(name=name))).job.usage
-
-
-def warnings(events: list[Any], code: str) -> list[Any]:
-    return [e.warning for e in events if e.HasField("warning") and e.warning.code == code]
-
-
-async def stored_assets(server: RunningServer) -> list[Any]:
-    response = await server.images.ListAssets(ipb.ListAssetsRequest())
-    return list(response.assets)
 
 
 def decode_data_url(url: str) -> bytes:
@@ -149,7 +127,7 @@ async def test_generate_asks_for_image_and_text_with_aspect_ratio(server, fake, 
     image = events[-1].completed.images[0]
     data = await read_asset(server, image.asset)
     assert Image.open(io.BytesIO(data)).size == (64, 64)
-    usage = await job_usage(server, events[0].job)
+    usage = (await job_of(server, events)).usage
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (12, 1290, 1302)
     assert usage.cost_usd == pytest.approx(0.039) and usage.provider_calls == 1
     assert [e.usage.cost_usd for e in events if e.HasField("usage")] == [pytest.approx(0.039)]
@@ -236,7 +214,7 @@ async def test_two_images_take_two_calls_and_usage_adds_up(server, fake):
     assert kinds(events)[-1] == "completed"
     assert len(events[-1].completed.images) == 2
     assert [r.json["seed"] for r in fake.chat_requests] == [9, 10]
-    usage = await job_usage(server, events[0].job)
+    usage = (await job_of(server, events)).usage
     assert (usage.provider_calls, usage.total_tokens) == (2, 2604)
     steps = [(e.progress.step, e.progress.total_steps) for e in events if e.progress.total_steps]
     assert steps == [(1, 2), (2, 2)]
@@ -312,44 +290,10 @@ async def test_one_rate_limit_is_retried_and_visible(server, fake):
 # -- adapter-level tests (writer, discovery, base URLs) --------------------------------
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
 def adapter(client: httpx.AsyncClient, base_url: str, **extra: Any) -> Provider:
-    settings = ProviderSettings(
-        kind="openrouter", base_url=base_url, api_key=KEY, max_retries=1, **extra
+    return provider_adapter(
+        client, "openrouter", "or", base_url=base_url, api_key=KEY, max_retries=1, **extra
     )
-    return PROVIDER_KINDS["openrouter"](
-        ProviderContext("or", settings, Settings.load(None), client)
-    )
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.warnings: list[tuple[str, str, str]] = []
-        self.usages: list[Usage] = []
-        self.retries: list[str] = []
-
-    async def step(self, step: int, total: int, *, eta_s: float | None = None, message: str = ""):
-        pass
-
-    def preview_wanted(self) -> bool:
-        return False
-
-    async def preview(self, image: bytes, step: int) -> None:
-        raise AssertionError("no previews from chat completions")
-
-    async def warn(self, code: str, message: str, field: str = "") -> None:
-        self.warnings.append((code, message, field))
-
-    async def usage(self, usage: Usage) -> None:
-        self.usages.append(usage)
-
-    async def retrying(self, message: str) -> None:
-        self.retries.append(message)
 
 
 def image_request(**kwargs: Any) -> ProviderImageRequest:
@@ -390,14 +334,6 @@ async def test_direct_adapter_reports_usage_and_filtering(fake, client):
     fake.arm(Fault.CONTENT_FILTERED)
     with pytest.raises(ContentFiltered, match="IMAGE_SAFETY"):
         await provider.images.generate(image_request(), sink)
-
-
-class Deltas:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    async def __call__(self, text: str) -> None:
-        self.parts.append(text)
 
 
 async def test_writer_streams_deltas_with_images_as_parts(fake, client, spec_check):
@@ -469,14 +405,5 @@ async def test_discovery_imports_text_and_image_modalities_across_pages(fake, cl
 
 
 async def test_fake_listing_matches_the_published_response_schema(fake, client):
-    if not spec_available("openrouter"):
-        pytest.skip("../shared/specs/openrouter-openapi.yaml not found")
-    import jsonschema
-
     response = await client.get(f"{fake.base_url}/api/v1/models?output_modalities=all")
-    spec = load_spec("openrouter")
-    document = {k: v for k, v in spec.items() if k != "paths"}
-    schema = spec["paths"]["/models"]["get"]["responses"]["200"]["content"]["application/json"]
-    document["x-target"] = schema["schema"]
-    validator = jsonschema.Draft202012Validator({**document, "$ref": "#/x-target"})
-    validator.validate(response.json())
+    validate_response("openrouter", "/models", response.json())

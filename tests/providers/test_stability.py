@@ -12,13 +12,22 @@ import grpc
 import pytest
 from google.rpc import code_pb2
 from PIL import Image
+from provider_helpers import (
+    generated_assets,
+    image_model,
+    job_of,
+    serving,
+    solid_image,
+    upload,
+    warnings,
+)
 
-from limner.testing import RunningServer, fast_settings, running_server
+from limner.testing import RunningServer
 from limner.testing.fakes import Fault
 from limner.testing.fakes.stability import StabilityFake
 from limner.testing.streams import collect, kinds, status_details, unpack
-from limner.v1 import asset_pb2, job_pb2, job_service_pb2, model_service_pb2
 from limner.v1 import image_service_pb2 as ipb
+from limner.v1 import job_pb2, model_service_pb2
 
 KEY = "sk-test-stability"
 PROFILE = {
@@ -39,53 +48,22 @@ async def stability(
 ) -> AsyncIterator[tuple[RunningServer, StabilityFake]]:
     """A Limner server with models core, ultra, large (sd3.5-large) and turbo on the fake."""
     async with StabilityFake(api_key=KEY) as fake:
-        settings = fast_settings(
-            tmp_path / "data",
-            providers={
-                "stab": {
-                    "kind": "stability",
-                    "base_url": fake.base_url + base_suffix,
-                    "api_key": api_key,
-                    "max_retries": max_retries,
-                }
-            },
-            models=[
-                {
-                    "id": model_id,
-                    "provider": "stab",
-                    "provider_model_id": provider_model_id,
-                    "input_modalities": ["text", "image"],
-                    "output_modalities": ["image"],
-                    "profile": PROFILE,
-                }
-                for model_id, provider_model_id in MODELS.items()
-            ],
-        )
-        async with running_server(settings) as server:
+        section = {
+            "kind": "stability",
+            "base_url": fake.base_url + base_suffix,
+            "api_key": api_key,
+            "max_retries": max_retries,
+        }
+        models = [
+            image_model(m, "stab", provider_model, PROFILE) for m, provider_model in MODELS.items()
+        ]
+        async with serving(tmp_path / "data", {"stab": section}, models) as server:
             yield server, fake  # type: ignore[misc]
 
 
-def png(colour: tuple[int, int, int], size: tuple[int, int] = (96, 64), fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-async def upload(server: RunningServer, data: bytes) -> str:
-    response = await server.images.UploadImage(ipb.UploadImageRequest(content=data))
-    return response.asset.name
-
-
-async def generated_assets(server: RunningServer) -> list[str]:
-    response = await server.images.ListAssets(
-        ipb.ListAssetsRequest(source=asset_pb2.ASSET_SOURCE_GENERATED)
-    )
-    return [asset.name for asset in response.assets]
-
-
-def warnings(events: list[job_pb2.JobEvent]) -> dict[str, job_pb2.JobWarning]:
+def warnings_by_field(events: list[job_pb2.JobEvent]) -> dict[str, job_pb2.JobWarning]:
     """Warnings by field (the adapter's own come after the capability check's)."""
-    return {e.warning.field: e.warning for e in events if e.HasField("warning")}
+    return {w.field: w for w in warnings(events)}
 
 
 async def generate(server: RunningServer, model: str, **options: Any) -> list[job_pb2.JobEvent]:
@@ -117,8 +95,8 @@ async def test_core_generate_is_multipart_json_with_bearer_key(tmp_path):
         }
         image = events[-1].completed.images[0]
         assert (image.width, image.height, image.seed) == (88, 48, 7)
-        assert not warnings(events)
-        job = (await server.jobs.GetJob(job_service_pb2.GetJobRequest(name=events[0].job))).job
+        assert not warnings_by_field(events)
+        job = await job_of(server, events)
         assert job.usage.provider_calls == 1
         assert await generated_assets(server) == [image.asset]
 
@@ -134,7 +112,7 @@ async def test_sd3_model_goes_to_generate_sd3_with_model_field(tmp_path):
         assert fields["aspect_ratio"] == "1:1"
         assert fields["cfg_scale"] == "4.5"
         assert "mode" not in fields and "image" not in fields
-        assert not warnings(events), "a square size maps exactly to 1:1"
+        assert not warnings_by_field(events), "a square size maps exactly to 1:1"
 
 
 async def test_size_without_exact_ratio_is_adjusted_and_turbo_drops_negative_prompt(tmp_path):
@@ -147,7 +125,7 @@ async def test_size_without_exact_ratio_is_adjusted_and_turbo_drops_negative_pro
         fields = fake.fields()
         assert (fields["model"], fields["aspect_ratio"]) == ("sd3.5-large-turbo", "16:9")
         assert "negative_prompt" not in fields and "steps" not in fields
-        found = warnings(events)
+        found = warnings_by_field(events)
         assert found["options.width"].code == "SIZE_ADJUSTED"
         assert "1000x600" in found["options.width"].message
         assert "16:9" in found["options.width"].message
@@ -162,13 +140,13 @@ async def test_unsupported_aspect_ratio_snaps_to_the_nearest_with_a_warning(tmp_
 
         assert kinds(events)[-1] == "completed"
         assert fake.fields()["aspect_ratio"] == "5:4"
-        warning = warnings(events)["options.aspect_ratio"]
+        warning = warnings_by_field(events)["options.aspect_ratio"]
         assert warning.code == "SIZE_ADJUSTED" and "4:3" in warning.message
 
 
 async def test_ultra_with_a_reference_sends_image_and_strength(tmp_path):
     async with stability(tmp_path) as (server, fake):
-        reference_bytes = png((20, 90, 200), fmt="JPEG")
+        reference_bytes = solid_image((20, 90, 200), fmt="JPEG")
         reference = await upload(server, reference_bytes)
         events = await collect(
             server.images.GenerateImage(
@@ -189,7 +167,7 @@ async def test_ultra_with_a_reference_sends_image_and_strength(tmp_path):
 
 async def test_edit_with_sd3_is_image_to_image(tmp_path):
     async with stability(tmp_path) as (server, fake):
-        source_bytes = png((200, 30, 30), size=(128, 96))
+        source_bytes = solid_image((200, 30, 30), size=(128, 96))
         source = await upload(server, source_bytes)
         events = await collect(
             server.images.EditImage(
@@ -220,13 +198,13 @@ async def test_several_images_are_several_calls_with_consecutive_seeds(tmp_path)
         assert kinds(events)[-1] == "completed", events[-1]
         assert [r.form["seed"] for r in fake.requests] == [["5"], ["6"]]
         assert [i.seed for i in events[-1].completed.images] == [5, 6]
-        job = (await server.jobs.GetJob(job_service_pb2.GetJobRequest(name=events[0].job))).job
+        job = await job_of(server, events)
         assert job.usage.provider_calls == 2
 
 
 async def test_gif_source_is_sent_as_png(tmp_path):
     async with stability(tmp_path) as (server, fake):
-        source = await upload(server, png((200, 30, 30), fmt="GIF"))
+        source = await upload(server, solid_image((200, 30, 30), fmt="GIF"))
         events = await collect(
             server.images.EditImage(
                 ipb.EditImageRequest(source_asset=source, prompt="x", model="models/large")
@@ -241,9 +219,9 @@ async def test_gif_source_is_sent_as_png(tmp_path):
 
 async def test_edit_with_source_and_reference_sends_only_the_source_and_warns(tmp_path):
     async with stability(tmp_path) as (server, fake):
-        source_bytes = png((200, 30, 30))
+        source_bytes = solid_image((200, 30, 30))
         source = await upload(server, source_bytes)
-        reference = await upload(server, png((30, 200, 30)))
+        reference = await upload(server, solid_image((30, 200, 30)))
         events = await collect(
             server.images.EditImage(
                 ipb.EditImageRequest(
@@ -257,13 +235,13 @@ async def test_edit_with_source_and_reference_sends_only_the_source_and_warns(tm
 
         assert kinds(events)[-1] == "completed"
         assert fake.fields()["image"]["data"] == source_bytes
-        warning = warnings(events)["reference_assets"]
+        warning = warnings_by_field(events)["reference_assets"]
         assert warning.code == "PARAMETER_IGNORED" and "one input image" in warning.message
 
 
 async def test_more_references_than_the_profile_allows_are_refused_before_any_call(tmp_path):
     async with stability(tmp_path) as (server, fake):
-        references = [await upload(server, png((i * 60, 10, 10))) for i in range(2)]
+        references = [await upload(server, solid_image((i * 60, 10, 10))) for i in range(2)]
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await collect(
                 server.images.GenerateImage(

@@ -1,25 +1,31 @@
 """The xAI adapter through the gRPC API against the fake xAI server, over real HTTP.
-(xAI publishes no OpenAPI file in ../shared/specs, so bodies are checked field by field.)"""
+(No xAI OpenAPI spec is vendored in tests/providers/specs, so bodies are checked field by
+field.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-import httpx
 import pytest
+from provider_helpers import (
+    Deltas,
+    fake_fixture,
+    image_model,
+    job_of,
+    provider_adapter,
+    server_starter,
+    stored_assets,
+    upload,
+    warning_fields,
+)
 
-from limner.providers import PROVIDER_KINDS, ProviderContext
+from limner.providers.base import WriterMessage, WriterRequest
 from limner.providers.xai import aspect_and_resolution
-from limner.settings import ProviderSettings, Settings
-from limner.testing import fast_settings, running_server
 from limner.testing.fakes import Fault, fake_png
 from limner.testing.fakes.xai import TICKS_PER_IMAGE, XaiFake
 from limner.testing.streams import collect, kinds, unpack
 from limner.v1 import image_service_pb2 as ipb
-from limner.v1 import job_service_pb2 as jspb
 
 PROFILE = {
     "max_reference_images": 3,
@@ -27,39 +33,14 @@ PROFILE = {
     "supports_aspect_ratio": True,
     "max_images_per_request": 4,
 }
+MODELS = [image_model("grok", "x", "grok-imagine-image", PROFILE)]
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[XaiFake]:
-    async with XaiFake() as running:
-        assert isinstance(running, XaiFake)
-        yield running
+fake = fake_fixture(XaiFake)
 
 
 @pytest.fixture
 def serve(tmp_path):
-    @asynccontextmanager
-    async def start(fake: XaiFake, base_url: str = "", **section: Any):
-        provider = {
-            "kind": "xai",
-            "base_url": base_url or fake.base_url,
-            "api_key": "xai-test",
-            "max_retries": 1,
-            **section,
-        }
-        model = {
-            "id": "grok",
-            "provider": "x",
-            "provider_model_id": "grok-imagine-image",
-            "input_modalities": ["text", "image"],
-            "output_modalities": ["image"],
-            "profile": PROFILE,
-        }
-        settings = fast_settings(tmp_path / "data", providers={"x": provider}, models=[model])
-        async with running_server(settings) as server:
-            yield server
-
-    return start
+    return server_starter(tmp_path / "data", "x", kind="xai", api_key="xai-test", models=MODELS)
 
 
 def generate(prompt: str = "a red kite", **options: Any) -> ipb.GenerateImageRequest:
@@ -68,23 +49,13 @@ def generate(prompt: str = "a red kite", **options: Any) -> ipb.GenerateImageReq
     )
 
 
-async def upload(server, data: bytes) -> str:
-    return (await server.images.UploadImage(ipb.UploadImageRequest(content=data))).asset.name
-
-
-async def job_of(server, events):
-    return (await server.jobs.GetJob(jspb.GetJobRequest(name=events[0].job))).job
-
-
-def warnings(events) -> list[tuple[str, str]]:
-    return [(e.warning.code, e.warning.field) for e in events if e.HasField("warning")]
-
-
 async def test_generate_sends_ratio_and_resolution_and_records_cost(fake, serve):
     async with serve(fake) as server:
         events = await collect(server.images.GenerateImage(generate(width=1920, height=1080)))
         assert kinds(events)[-1] == "completed", events[-1]
-        assert warnings(events) == [("SIZE_ADJUSTED", "options.width")], "1920x1080 is not exact"
+        assert warning_fields(events) == [("SIZE_ADJUSTED", "options.width")], (
+            "1920x1080 is not exact"
+        )
         job = await job_of(server, events)
         assert job.usage.cost_usd == pytest.approx(TICKS_PER_IMAGE / 10**10)  # 2 cents
         assert job.usage.provider_calls == 1
@@ -108,7 +79,7 @@ async def test_square_1k_needs_no_warning_and_seed_is_not_sent(fake, serve):
         )
         assert kinds(events)[-1] == "completed"
         assert len(events[-1].completed.images) == 2
-        assert warnings(events) == [("PARAMETER_IGNORED", "options.seed")]
+        assert warning_fields(events) == [("PARAMETER_IGNORED", "options.seed")]
     body = fake.requests[-1].json
     assert (body["aspect_ratio"], body["resolution"], body["n"]) == ("1:1", "1k", 2)
     assert "seed" not in body and "size" not in body
@@ -119,7 +90,7 @@ async def test_caller_aspect_ratio_wins(fake, serve):
         events = await collect(
             server.images.GenerateImage(generate(width=2048, height=1024, aspect_ratio="2:1"))
         )
-        assert kinds(events)[-1] == "completed" and warnings(events) == []
+        assert kinds(events)[-1] == "completed" and warning_fields(events) == []
     assert (fake.requests[-1].json["aspect_ratio"], fake.requests[-1].json["resolution"]) == (
         "2:1",
         "2k",
@@ -206,7 +177,7 @@ async def test_edit_with_references_uses_images_and_warns_about_the_mask(fake, s
             )
         )
         assert kinds(events)[-1] == "completed", events[-1]
-        assert ("PARAMETER_IGNORED", "mask_asset") in warnings(events)
+        assert ("PARAMETER_IGNORED", "mask_asset") in warning_fields(events)
     body = fake.requests[-1].json
     assert body["images"] == [{"url": fake.data_url(pngs[0])}, {"url": fake.data_url(pngs[1])}]
     assert "image" not in body and "mask" not in body
@@ -252,38 +223,29 @@ async def test_faults_fail_the_job_and_store_nothing(fake, serve, fault, code, r
         if code is not None:
             assert status.code == code.value[0]
         if calls > 1 and reason != "NO_IMAGE_RETURNED":
-            assert [w for w, _ in warnings(events)] == ["PROVIDER_RETRY"]
-        listed = await server.images.ListAssets(ipb.ListAssetsRequest())
-        assert list(listed.assets) == [], "nothing stored on failure"
+            assert [w for w, _ in warning_fields(events)] == ["PROVIDER_RETRY"]
+        assert await stored_assets(server) == [], "nothing stored on failure"
     assert len([r for r in fake.requests if not r.path.startswith("/files/")]) == calls
 
 
-async def test_discovery_and_writer(fake):
-    async with httpx.AsyncClient() as client:
-        section = ProviderSettings(kind="xai", base_url=fake.base_url, api_key="xai-k")
-        provider = PROVIDER_KINDS["xai"](ProviderContext("x", section, Settings.load(None), client))
-        assert provider.lister is not None and provider.writer is not None
-        found = {m.provider_model_id: m for m in await provider.lister.list_models()}
-        assert fake.requests[-1].path == "/v1/image-generation-models"
-        assert found["grok-imagine-image"].input_modalities == {"text", "image"}
-        assert found["grok-2-image-1212"].input_modalities == {"text"}
-        assert found["grok-2-image-1212"].output_modalities == {"image"}
+async def test_discovery_and_writer(fake, client):
+    provider = provider_adapter(client, "xai", "x", base_url=fake.base_url, api_key="xai-k")
+    assert provider.lister is not None and provider.writer is not None
+    found = {m.provider_model_id: m for m in await provider.lister.list_models()}
+    assert fake.requests[-1].path == "/v1/image-generation-models"
+    assert found["grok-imagine-image"].input_modalities == {"text", "image"}
+    assert found["grok-2-image-1212"].input_modalities == {"text"}
+    assert found["grok-2-image-1212"].output_modalities == {"image"}
 
-        from limner.providers.base import WriterMessage, WriterRequest
-
-        parts: list[str] = []
-
-        async def on_delta(text: str) -> None:
-            parts.append(text)
-
-        output = await provider.writer.write(
-            WriterRequest(
-                job_id="j",
-                provider_model_id="grok-4",
-                messages=(WriterMessage(role="user", text="hello"),),
-            ),
-            on_delta,
-        )
-    assert output.text == fake.chat_reply and "".join(parts) == output.text
+    deltas = Deltas()
+    output = await provider.writer.write(
+        WriterRequest(
+            job_id="j",
+            provider_model_id="grok-4",
+            messages=(WriterMessage(role="user", text="hello"),),
+        ),
+        deltas,
+    )
+    assert output.text == fake.chat_reply and "".join(deltas.parts) == output.text
     assert fake.requests[-1].path == "/v1/chat/completions"
     assert fake.requests[-1].headers["authorization"] == "Bearer xai-k"
