@@ -7,30 +7,21 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
-from limner import paging as pagination
 from limner.domain.assets import Asset, AssetDeletion, AssetSource, AssetUse, Provenance
 from limner.persistence.database import Database
-from limner.persistence.keyset import newest_first
+from limner.persistence.keyset import keyset_page
 from limner.persistence.tables import (
-    AssetRow,
-    AttachmentRow,
-    AvatarCandidateRow,
-    ChatRow,
-    MessageRow,
-    SubjectReferenceRow,
-    SubjectRow,
+    ASSETS,
+    ATTACHMENTS,
+    AVATAR_CANDIDATES,
+    CHATS,
+    MESSAGES,
+    SUBJECT_REFERENCES,
+    SUBJECTS,
 )
 from limner.persistence.timeutil import from_us, to_us
-
-_ASSET = AssetRow.__table__  # type: ignore[attr-defined]
-_SUBJECT = SubjectRow.__table__  # type: ignore[attr-defined]
-_REFERENCE = SubjectReferenceRow.__table__  # type: ignore[attr-defined]
-_CANDIDATE = AvatarCandidateRow.__table__  # type: ignore[attr-defined]
-_CHAT = ChatRow.__table__  # type: ignore[attr-defined]
-_MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
-_ATTACHMENT = AttachmentRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlAssetRepository:
@@ -42,15 +33,15 @@ class SqlAssetRepository:
         and ``False``). Safe under concurrent adds of the same bytes."""
         values = _values(asset, workspace_id)
 
-        def add(connection: Connection) -> Any:
+        def add(connection: Connection) -> Row[Any] | None:
             # Insert first: the common case (new bytes) costs one statement, and a
             # concurrent add of the same bytes cannot fail on the primary key.
             inserted = connection.execute(_insert_ignoring_duplicates(connection, values))
             if inserted.rowcount:
                 return None
             return connection.execute(
-                select(_ASSET).where(
-                    _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == asset.sha256
+                select(ASSETS).where(
+                    ASSETS.c.workspace_id == workspace_id, ASSETS.c.sha256 == asset.sha256
                 )
             ).one()
 
@@ -60,8 +51,8 @@ class SqlAssetRepository:
         return asset, True
 
     async def get(self, workspace_id: str, sha256: str) -> Asset | None:
-        statement = select(_ASSET).where(
-            _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
+        statement = select(ASSETS).where(
+            ASSETS.c.workspace_id == workspace_id, ASSETS.c.sha256 == sha256
         )
         row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         return None if row is None else _from_row(row)
@@ -69,25 +60,20 @@ class SqlAssetRepository:
     async def list_assets(
         self, workspace_id: str, *, source: AssetSource | None, page_size: int, page_token: str
     ) -> tuple[list[Asset], str]:
-        size = pagination.page_size(page_size)
-        query = {"list": "assets", "source": source.value if source else ""}
-        position = pagination.decode(page_token, query, (int, str))
-        statement = select(_ASSET).where(_ASSET.c.workspace_id == workspace_id)
+        statement = select(ASSETS).where(ASSETS.c.workspace_id == workspace_id)
         if source is not None:
-            statement = statement.where(_ASSET.c.source == source.value)
-        statement = newest_first(
+            statement = statement.where(ASSETS.c.source == source.value)
+        page = keyset_page(
             statement,
-            created=_ASSET.c.create_time_us,
-            key=_ASSET.c.sha256,
-            position=position,
-            size=size,
+            order=(ASSETS.c.create_time_us, ASSETS.c.sha256),
+            shape=(int, str),
+            descending=True,
+            query={"list": "assets", "source": source.value if source else ""},
+            page_size=page_size,
+            page_token=page_token,
         )
-        rows = await self.db.run(lambda c: c.execute(statement).all())
-        token = ""
-        if len(rows) > size:
-            last = rows[size - 1]
-            token = pagination.encode([last.create_time_us, last.sha256], query)
-        return [_from_row(row) for row in rows[:size]], token
+        rows, token = await self.db.run(page)
+        return [_from_row(row) for row in rows], token
 
     async def delete(self, workspace_id: str, sha256: str) -> AssetDeletion:
         """Deletes the workspace's row unless something in the workspace still shows the
@@ -96,8 +82,8 @@ class SqlAssetRepository:
 
         def remove(connection: Connection) -> AssetDeletion:
             exists = connection.execute(
-                select(_ASSET.c.sha256).where(
-                    _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
+                select(ASSETS.c.sha256).where(
+                    ASSETS.c.workspace_id == workspace_id, ASSETS.c.sha256 == sha256
                 )
             ).first()
             if exists is None:
@@ -106,17 +92,18 @@ class SqlAssetRepository:
             if in_use:
                 return AssetDeletion(existed=True, in_use=in_use)
             connection.execute(
-                delete(_CANDIDATE).where(
-                    _CANDIDATE.c.workspace_id == workspace_id, _CANDIDATE.c.sha256 == sha256
+                delete(AVATAR_CANDIDATES).where(
+                    AVATAR_CANDIDATES.c.workspace_id == workspace_id,
+                    AVATAR_CANDIDATES.c.sha256 == sha256,
                 )
             )
             connection.execute(
-                delete(_ASSET).where(
-                    _ASSET.c.workspace_id == workspace_id, _ASSET.c.sha256 == sha256
+                delete(ASSETS).where(
+                    ASSETS.c.workspace_id == workspace_id, ASSETS.c.sha256 == sha256
                 )
             )
             remaining = connection.execute(
-                select(func.count()).select_from(_ASSET).where(_ASSET.c.sha256 == sha256)
+                select(func.count()).select_from(ASSETS).where(ASSETS.c.sha256 == sha256)
             ).scalar_one()
             return AssetDeletion(existed=True, remaining=int(remaining))
 
@@ -124,7 +111,7 @@ class SqlAssetRepository:
 
     async def count(self, sha256: str) -> int:
         """How many workspaces hold these bytes."""
-        statement = select(func.count()).select_from(_ASSET).where(_ASSET.c.sha256 == sha256)
+        statement = select(func.count()).select_from(ASSETS).where(ASSETS.c.sha256 == sha256)
         return int(await self.db.run(lambda c: c.execute(statement).scalar_one()))
 
 
@@ -136,22 +123,23 @@ def _uses(connection: Connection, workspace_id: str, sha256: str) -> tuple[Asset
     and message attachments (at most ``_MAX_USES_REPORTED``)."""
     queries: list[tuple[Any, str, str]] = [
         (
-            select(_SUBJECT.c.id).where(
-                _SUBJECT.c.workspace_id == workspace_id, _SUBJECT.c.avatar_sha256 == sha256
+            select(SUBJECTS.c.id).where(
+                SUBJECTS.c.workspace_id == workspace_id, SUBJECTS.c.avatar_sha256 == sha256
             ),
             "subjects/{}",
             "avatar",
         ),
         (
-            select(_REFERENCE.c.subject_id).where(
-                _REFERENCE.c.workspace_id == workspace_id, _REFERENCE.c.sha256 == sha256
+            select(SUBJECT_REFERENCES.c.subject_id).where(
+                SUBJECT_REFERENCES.c.workspace_id == workspace_id,
+                SUBJECT_REFERENCES.c.sha256 == sha256,
             ),
             "subjects/{}",
             "reference image",
         ),
         (
-            select(_CHAT.c.id).where(
-                _CHAT.c.workspace_id == workspace_id, _CHAT.c.background_sha256 == sha256
+            select(CHATS.c.id).where(
+                CHATS.c.workspace_id == workspace_id, CHATS.c.background_sha256 == sha256
             ),
             "chats/{}",
             "background",
@@ -162,9 +150,9 @@ def _uses(connection: Connection, workspace_id: str, sha256: str) -> tuple[Asset
         for row in connection.execute(statement.limit(_MAX_USES_REPORTED)):
             uses.append(AssetUse(pattern.format(row[0]), role))
     attachments = (
-        select(_MESSAGE.c.chat_id, _MESSAGE.c.id)
-        .join(_ATTACHMENT, _ATTACHMENT.c.message_id == _MESSAGE.c.id)
-        .where(_ATTACHMENT.c.workspace_id == workspace_id, _ATTACHMENT.c.sha256 == sha256)
+        select(MESSAGES.c.chat_id, MESSAGES.c.id)
+        .join(ATTACHMENTS, ATTACHMENTS.c.message_id == MESSAGES.c.id)
+        .where(ATTACHMENTS.c.workspace_id == workspace_id, ATTACHMENTS.c.sha256 == sha256)
         .limit(_MAX_USES_REPORTED)
     )
     for chat_id, message_id in connection.execute(attachments):
@@ -174,8 +162,8 @@ def _uses(connection: Connection, workspace_id: str, sha256: str) -> tuple[Asset
 
 def _insert_ignoring_duplicates(connection: Connection, values: dict[str, Any]) -> Any:
     if connection.dialect.name == "postgresql":
-        return postgresql_insert(_ASSET).values(**values).on_conflict_do_nothing()
-    return sqlite_insert(_ASSET).values(**values).on_conflict_do_nothing()
+        return postgresql_insert(ASSETS).values(**values).on_conflict_do_nothing()
+    return sqlite_insert(ASSETS).values(**values).on_conflict_do_nothing()
 
 
 def _values(asset: Asset, workspace_id: str) -> dict[str, Any]:
@@ -200,7 +188,7 @@ def _values(asset: Asset, workspace_id: str) -> dict[str, Any]:
     }
 
 
-def _from_row(row: Any) -> Asset:
+def _from_row(row: Row[Any]) -> Asset:
     data = row.provenance
     return Asset(
         sha256=row.sha256,

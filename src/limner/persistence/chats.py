@@ -12,22 +12,17 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from limner import paging as pagination
 from limner.domain.chats import Attachment, Chat, Message, MessageRole
 from limner.persistence.database import Database
-from limner.persistence.keyset import newest_first
+from limner.persistence.keyset import keyset_page
 from limner.persistence.requests import find_request, remember_request
-from limner.persistence.tables import AttachmentRow, ChatRow, MessageRow, SceneRow
+from limner.persistence.tables import ATTACHMENTS, CHATS, MESSAGES, SCENES
 from limner.persistence.timeutil import from_us, to_us
 
-_CHAT = ChatRow.__table__  # type: ignore[attr-defined]
-_MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
-_ATTACHMENT = AttachmentRow.__table__  # type: ignore[attr-defined]
 # Only to delete a chat's scenes with it, in the same transaction.
-_SCENE = SceneRow.__table__  # type: ignore[attr-defined]
 
 T = TypeVar("T")
 CREATE_CHAT = "CreateChat"
@@ -60,7 +55,7 @@ class SqlChatRepository:
                     found = _chat(connection, chat.workspace_id, earlier.removeprefix("chats/"))
                     return found, False
             connection.execute(
-                insert(_CHAT).values(
+                insert(CHATS).values(
                     id=chat.id,
                     workspace_id=chat.workspace_id,
                     character_id=chat.character_id,
@@ -90,27 +85,17 @@ class SqlChatRepository:
     async def list_chats(
         self, workspace_id: str, *, page_size: int, page_token: str
     ) -> tuple[list[Chat], str]:
-        size = pagination.page_size(page_size)
-        query = {"list": "chats"}
-        position = pagination.decode(page_token, query, (int, str))
-        statement = select(_CHAT).where(_CHAT.c.workspace_id == workspace_id)
-        statement = newest_first(
-            statement,
-            created=_CHAT.c.create_time_us,
-            key=_CHAT.c.id,
-            position=position,
-            size=size,
+        page = keyset_page(
+            select(CHATS).where(CHATS.c.workspace_id == workspace_id),
+            order=(CHATS.c.create_time_us, CHATS.c.id),
+            shape=(int, str),
+            descending=True,
+            query={"list": "chats"},
+            page_size=page_size,
+            page_token=page_token,
         )
-
-        def read(connection: Connection) -> tuple[list[Chat], str]:
-            rows = connection.execute(statement).all()
-            token = ""
-            if len(rows) > size:
-                rows = rows[:size]
-                token = pagination.encode([rows[-1].create_time_us, rows[-1].id], query)
-            return [_chat_from_row(row) for row in rows], token
-
-        return await self.db.run(read)
+        rows, token = await self.db.run(page)
+        return [_chat_from_row(row) for row in rows], token
 
     async def delete_chat(self, workspace_id: str, chat_id: str) -> bool:
         """Deletes the chat, its messages, their attachments and its scenes (the images
@@ -119,11 +104,11 @@ class SqlChatRepository:
         def remove(connection: Connection) -> bool:
             if _chat(connection, workspace_id, chat_id) is None:
                 return False
-            messages = select(_MESSAGE.c.id).where(_MESSAGE.c.chat_id == chat_id)
-            connection.execute(delete(_ATTACHMENT).where(_ATTACHMENT.c.message_id.in_(messages)))
-            connection.execute(delete(_MESSAGE).where(_MESSAGE.c.chat_id == chat_id))
-            connection.execute(delete(_SCENE).where(_SCENE.c.chat_id == chat_id))
-            connection.execute(delete(_CHAT).where(_CHAT.c.id == chat_id))
+            messages = select(MESSAGES.c.id).where(MESSAGES.c.chat_id == chat_id)
+            connection.execute(delete(ATTACHMENTS).where(ATTACHMENTS.c.message_id.in_(messages)))
+            connection.execute(delete(MESSAGES).where(MESSAGES.c.chat_id == chat_id))
+            connection.execute(delete(SCENES).where(SCENES.c.chat_id == chat_id))
+            connection.execute(delete(CHATS).where(CHATS.c.id == chat_id))
             return True
 
         return await self.db.run(remove, write=True)
@@ -154,13 +139,13 @@ class SqlChatRepository:
             if chat is None:
                 return None, True
             position = connection.execute(
-                select(func.coalesce(func.max(_MESSAGE.c.position), -1)).where(
-                    _MESSAGE.c.chat_id == message.chat_id
+                select(func.coalesce(func.max(MESSAGES.c.position), -1)).where(
+                    MESSAGES.c.chat_id == message.chat_id
                 )
             ).scalar_one()
             created_us = to_us(message.create_time)
             connection.execute(
-                insert(_MESSAGE).values(
+                insert(MESSAGES).values(
                     id=message.id,
                     chat_id=message.chat_id,
                     workspace_id=workspace_id,
@@ -172,7 +157,7 @@ class SqlChatRepository:
             )
             for index, attachment in enumerate(message.attachments):
                 connection.execute(
-                    insert(_ATTACHMENT).values(
+                    insert(ATTACHMENTS).values(
                         **_attachment_values(attachment, message.id, workspace_id),
                         position=index,
                         create_time_us=created_us,
@@ -213,22 +198,21 @@ class SqlChatRepository:
     async def list_messages(
         self, workspace_id: str, chat_id: str, *, page_size: int, page_token: str
     ) -> tuple[list[Message], str]:
-        size = pagination.page_size(page_size)
-        query = {"list": "messages", "chat": chat_id}
-        position = pagination.decode(page_token, query, (int,))
-        statement = select(_MESSAGE).where(
-            _MESSAGE.c.workspace_id == workspace_id, _MESSAGE.c.chat_id == chat_id
+        # Oldest first: a chat reads top to bottom.
+        page = keyset_page(
+            select(MESSAGES).where(
+                MESSAGES.c.workspace_id == workspace_id, MESSAGES.c.chat_id == chat_id
+            ),
+            order=(MESSAGES.c.position,),
+            shape=(int,),
+            descending=False,
+            query={"list": "messages", "chat": chat_id},
+            page_size=page_size,
+            page_token=page_token,
         )
-        if position is not None:
-            statement = statement.where(_MESSAGE.c.position > position[0])
-        statement = statement.order_by(_MESSAGE.c.position).limit(size + 1)
 
         def read(connection: Connection) -> tuple[list[Message], str]:
-            rows = connection.execute(statement).all()
-            token = ""
-            if len(rows) > size:
-                rows = rows[:size]
-                token = pagination.encode([int(rows[-1].position)], query)
+            rows, token = page(connection)
             return _messages_from_rows(connection, rows), token
 
         return await self.db.run(read)
@@ -242,28 +226,28 @@ class SqlChatRepository:
 
         def read(connection: Connection) -> list[Message]:
             target = connection.execute(
-                select(_MESSAGE.c.position).where(
-                    _MESSAGE.c.workspace_id == workspace_id,
-                    _MESSAGE.c.chat_id == chat_id,
-                    _MESSAGE.c.id == message_id,
+                select(MESSAGES.c.position).where(
+                    MESSAGES.c.workspace_id == workspace_id,
+                    MESSAGES.c.chat_id == chat_id,
+                    MESSAGES.c.id == message_id,
                 )
             ).one_or_none()
             if target is None:
                 return []
             rows = connection.execute(
-                select(_MESSAGE)
+                select(MESSAGES)
                 .where(
-                    _MESSAGE.c.chat_id == chat_id,
-                    _MESSAGE.c.position <= target.position,
+                    MESSAGES.c.chat_id == chat_id,
+                    MESSAGES.c.position <= target.position,
                     or_(
-                        _MESSAGE.c.id == message_id,
+                        MESSAGES.c.id == message_id,
                         and_(
-                            _MESSAGE.c.role != MessageRole.SYSTEM.value,
-                            _MESSAGE.c.text != "",
+                            MESSAGES.c.role != MessageRole.SYSTEM.value,
+                            MESSAGES.c.text != "",
                         ),
                     ),
                 )
-                .order_by(_MESSAGE.c.position.desc())
+                .order_by(MESSAGES.c.position.desc())
                 .limit(size)
             ).all()
             return list(reversed(_messages_from_rows(connection, rows)))
@@ -281,29 +265,29 @@ class SqlChatRepository:
 
         def put(connection: Connection) -> bool:
             exists = connection.execute(
-                select(_MESSAGE.c.id).where(
-                    _MESSAGE.c.workspace_id == workspace_id, _MESSAGE.c.id == message_id
+                select(MESSAGES.c.id).where(
+                    MESSAGES.c.workspace_id == workspace_id, MESSAGES.c.id == message_id
                 )
             ).one_or_none()
             if exists is None:
                 return False
             current = connection.execute(
-                select(_ATTACHMENT.c.id).where(_ATTACHMENT.c.id == attachment.id)
+                select(ATTACHMENTS.c.id).where(ATTACHMENTS.c.id == attachment.id)
             ).one_or_none()
             values = _attachment_values(attachment, message_id, workspace_id)
             if current is not None:
                 if overwrite:
                     connection.execute(
-                        update(_ATTACHMENT).where(_ATTACHMENT.c.id == attachment.id).values(values)
+                        update(ATTACHMENTS).where(ATTACHMENTS.c.id == attachment.id).values(values)
                     )
                 return True
             position = connection.execute(
-                select(func.coalesce(func.max(_ATTACHMENT.c.position), -1)).where(
-                    _ATTACHMENT.c.message_id == message_id
+                select(func.coalesce(func.max(ATTACHMENTS.c.position), -1)).where(
+                    ATTACHMENTS.c.message_id == message_id
                 )
             ).scalar_one()
             connection.execute(
-                insert(_ATTACHMENT).values(
+                insert(ATTACHMENTS).values(
                     **values, position=int(position) + 1, create_time_us=_now_us()
                 )
             )
@@ -317,10 +301,10 @@ class SqlChatRepository:
 
     async def remove_placeholder(self, workspace_id: str, attachment_id: str) -> None:
         """Removes the attachment if it is still a placeholder."""
-        statement = delete(_ATTACHMENT).where(
-            _ATTACHMENT.c.workspace_id == workspace_id,
-            _ATTACHMENT.c.id == attachment_id,
-            _ATTACHMENT.c.placeholder.is_(True),
+        statement = delete(ATTACHMENTS).where(
+            ATTACHMENTS.c.workspace_id == workspace_id,
+            ATTACHMENTS.c.id == attachment_id,
+            ATTACHMENTS.c.placeholder.is_(True),
         )
         await self.db.run(lambda c: c.execute(statement), write=True)
 
@@ -338,8 +322,8 @@ class SqlChatRepository:
 
 def _chat_row(
     connection: Connection, workspace_id: str, chat_id: str, *, lock: bool = False
-) -> Any:
-    statement = select(_CHAT).where(_CHAT.c.workspace_id == workspace_id, _CHAT.c.id == chat_id)
+) -> Row[Any] | None:
+    statement = select(CHATS).where(CHATS.c.workspace_id == workspace_id, CHATS.c.id == chat_id)
     if lock:
         statement = statement.with_for_update()
     return connection.execute(statement).one_or_none()
@@ -350,7 +334,7 @@ def _chat(connection: Connection, workspace_id: str, chat_id: str) -> Chat | Non
     return None if row is None else _chat_from_row(row)
 
 
-def _chat_from_row(row: Any) -> Chat:
+def _chat_from_row(row: Row[Any]) -> Chat:
     return Chat(
         id=row.id,
         workspace_id=row.workspace_id,
@@ -366,10 +350,10 @@ def _message(
     connection: Connection, workspace_id: str, chat_id: str, message_id: str
 ) -> Message | None:
     row = connection.execute(
-        select(_MESSAGE).where(
-            _MESSAGE.c.workspace_id == workspace_id,
-            _MESSAGE.c.chat_id == chat_id,
-            _MESSAGE.c.id == message_id,
+        select(MESSAGES).where(
+            MESSAGES.c.workspace_id == workspace_id,
+            MESSAGES.c.chat_id == chat_id,
+            MESSAGES.c.id == message_id,
         )
     ).one_or_none()
     if row is None:
@@ -377,13 +361,13 @@ def _message(
     return _messages_from_rows(connection, [row])[0]
 
 
-def _messages_from_rows(connection: Connection, rows: Sequence[Any]) -> list[Message]:
+def _messages_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[Message]:
     attachments: dict[str, list[Attachment]] = {}
     if rows:
         found = connection.execute(
-            select(_ATTACHMENT)
-            .where(_ATTACHMENT.c.message_id.in_([row.id for row in rows]))
-            .order_by(_ATTACHMENT.c.message_id, _ATTACHMENT.c.position, _ATTACHMENT.c.id)
+            select(ATTACHMENTS)
+            .where(ATTACHMENTS.c.message_id.in_([row.id for row in rows]))
+            .order_by(ATTACHMENTS.c.message_id, ATTACHMENTS.c.position, ATTACHMENTS.c.id)
         ).all()
         for item in found:
             attachments.setdefault(item.message_id, []).append(

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from limner import paging as pagination
 from limner.domain.codec import (
     event_from_json,
     event_to_json,
@@ -32,14 +31,12 @@ from limner.domain.spec_codec import spec_from_json, spec_to_json
 from limner.errors import ErrorPayload
 from limner.jobs.store import JobPage, LeaseLost, LeaseNews
 from limner.persistence.database import Database
-from limner.persistence.keyset import newest_first
+from limner.persistence.keyset import keyset_page
 from limner.persistence.notify import notify_job_events
 from limner.persistence.requests import find_request, remember_request
-from limner.persistence.tables import JobEventRow, JobRow
+from limner.persistence.tables import JOB_EVENTS, JOBS
 from limner.persistence.timeutil import from_us, now_us, opt_from_us, opt_to_us, to_us
 
-_JOB = JobRow.__table__  # type: ignore[attr-defined]
-_EVENT = JobEventRow.__table__  # type: ignore[attr-defined]
 # Jobs a process runs (a job waiting for approval runs nowhere until it is approved).
 CLAIMABLE = [JobState.QUEUED.value, JobState.RUNNING.value]
 
@@ -82,9 +79,9 @@ class SqlJobStore:
                 )
                 if existing is not None:
                     return _load(connection, job.workspace_id, existing.removeprefix("jobs/"))
-            connection.execute(insert(_JOB).values(**values))
+            connection.execute(insert(JOBS).values(**values))
             connection.execute(
-                insert(_EVENT).values(
+                insert(JOB_EVENTS).values(
                     job_id=job.id,
                     sequence=1,
                     workspace_id=job.workspace_id,
@@ -211,38 +208,34 @@ class SqlJobStore:
         page_size: int,
         page_token: str,
     ) -> JobPage:
-        size = pagination.page_size(page_size)
-        query = {
-            "list": "jobs",
-            "states": sorted(s.value for s in states),
-            "kinds": sorted(k.value for k in kinds),
-        }
-        position = pagination.decode(page_token, query, (int, str))
-        statement = select(_JOB).where(_JOB.c.workspace_id == workspace_id)
+        statement = select(JOBS).where(JOBS.c.workspace_id == workspace_id)
         if states:
-            statement = statement.where(_JOB.c.state.in_([s.value for s in states]))
+            statement = statement.where(JOBS.c.state.in_([s.value for s in states]))
         if kinds:
-            statement = statement.where(_JOB.c.kind.in_([k.value for k in kinds]))
-        statement = newest_first(
+            statement = statement.where(JOBS.c.kind.in_([k.value for k in kinds]))
+        page = keyset_page(
             statement,
-            created=_JOB.c.create_time_us,
-            key=_JOB.c.id,
-            position=position,
-            size=size,
+            order=(JOBS.c.create_time_us, JOBS.c.id),
+            shape=(int, str),
+            descending=True,
+            query={
+                "list": "jobs",
+                "states": sorted(s.value for s in states),
+                "kinds": sorted(k.value for k in kinds),
+            },
+            page_size=page_size,
+            page_token=page_token,
         )
-        rows = await self.db.run(lambda c: c.execute(statement).all())
-        jobs = [_job_from_row(row) for row in rows[:size]]
-        token = ""
-        if len(rows) > size:
-            last = rows[size - 1]
-            token = pagination.encode([last.create_time_us, last.id], query)
-        return JobPage(jobs=jobs, next_page_token=token)
+        rows, token = await self.db.run(page)
+        return JobPage(jobs=[_job_from_row(row) for row in rows], next_page_token=token)
 
     async def list_events(self, job_id: str, *, after_sequence: int, limit: int) -> list[JobEvent]:
         statement = (
-            select(_EVENT.c.sequence, _EVENT.c.time_us, _EVENT.c.kind, _EVENT.c.payload)
-            .where(_EVENT.c.job_id == job_id, _EVENT.c.sequence > after_sequence)
-            .order_by(_EVENT.c.sequence)
+            select(
+                JOB_EVENTS.c.sequence, JOB_EVENTS.c.time_us, JOB_EVENTS.c.kind, JOB_EVENTS.c.payload
+            )
+            .where(JOB_EVENTS.c.job_id == job_id, JOB_EVENTS.c.sequence > after_sequence)
+            .order_by(JOB_EVENTS.c.sequence)
             .limit(limit)
         )
         rows = await self.db.run(lambda c: c.execute(statement).all())
@@ -257,15 +250,15 @@ class SqlJobStore:
         self, model_id: str, kinds: Sequence[JobKind], limit: int
     ) -> list[float]:
         statement = (
-            select(_JOB.c.end_time_us - _JOB.c.start_time_us)
+            select(JOBS.c.end_time_us - JOBS.c.start_time_us)
             .where(
-                _JOB.c.model_id == model_id,
-                _JOB.c.state == JobState.SUCCEEDED.value,
-                _JOB.c.kind.in_([kind.value for kind in kinds]),
-                _JOB.c.start_time_us.is_not(None),
-                _JOB.c.end_time_us.is_not(None),
+                JOBS.c.model_id == model_id,
+                JOBS.c.state == JobState.SUCCEEDED.value,
+                JOBS.c.kind.in_([kind.value for kind in kinds]),
+                JOBS.c.start_time_us.is_not(None),
+                JOBS.c.end_time_us.is_not(None),
             )
-            .order_by(_JOB.c.end_time_us.desc())
+            .order_by(JOBS.c.end_time_us.desc())
             .limit(limit)
         )
         rows = await self.db.run(lambda c: c.execute(statement).scalars().all())
@@ -278,19 +271,19 @@ class SqlJobStore:
 
         def claim(connection: Connection) -> list[tuple[Job, str]]:
             expired = (
-                select(_JOB.c.id)
-                .where(_JOB.c.state.in_(CLAIMABLE), _JOB.c.lease_until_us < now)
-                .order_by(_JOB.c.create_time_us)
+                select(JOBS.c.id)
+                .where(JOBS.c.state.in_(CLAIMABLE), JOBS.c.lease_until_us < now)
+                .order_by(JOBS.c.create_time_us)
                 .limit(limit)
                 .scalar_subquery()
             )
             # The lease is checked again in the UPDATE itself: of two processes claiming
             # at once, the second finds the lease renewed and takes nothing.
             statement = (
-                update(_JOB)
-                .where(_JOB.c.id.in_(expired), _JOB.c.lease_until_us < now)
+                update(JOBS)
+                .where(JOBS.c.id.in_(expired), JOBS.c.lease_until_us < now)
                 .values(owner=owner, lease_until_us=until_us)
-                .returning(*_JOB.c)
+                .returning(*JOBS.c)
             )
             rows = connection.execute(statement).all()
             return [(_job_from_row(row), row.cancel_reason) for row in rows]
@@ -308,12 +301,12 @@ class SqlJobStore:
 
         def renew(connection: Connection) -> LeaseNews:
             connection.execute(
-                update(_JOB)
-                .where(_JOB.c.id.in_(ids), _JOB.c.owner == owner)
+                update(JOBS)
+                .where(JOBS.c.id.in_(ids), JOBS.c.owner == owner)
                 .values(lease_until_us=until_us)
             )
             rows = connection.execute(
-                select(_JOB.c.id, _JOB.c.owner, _JOB.c.cancel_reason).where(_JOB.c.id.in_(ids))
+                select(JOBS.c.id, JOBS.c.owner, JOBS.c.cancel_reason).where(JOBS.c.id.in_(ids))
             ).all()
             return LeaseNews(
                 cancel={row.id: row.cancel_reason for row in rows if row.cancel_reason},
@@ -329,8 +322,8 @@ class SqlJobStore:
         ids = list(job_ids)
         await self.db.run(
             lambda c: c.execute(
-                update(_JOB)
-                .where(_JOB.c.id.in_(ids), _JOB.c.owner == owner)
+                update(JOBS)
+                .where(JOBS.c.id.in_(ids), JOBS.c.owner == owner)
                 .values(lease_until_us=0)
             ),
             write=True,
@@ -339,9 +332,9 @@ class SqlJobStore:
     async def take(self, job_id: str) -> bool:
         return await self._update_job(
             job_id,
-            (_JOB.c.owner == self.owner)
-            | (_JOB.c.state == JobState.AWAITING_APPROVAL.value)
-            | (_JOB.c.lease_until_us < now_us()),
+            (JOBS.c.owner == self.owner)
+            | (JOBS.c.state == JobState.AWAITING_APPROVAL.value)
+            | (JOBS.c.lease_until_us < now_us()),
             owner=self.owner,
             lease_until_us=self._lease_until_us(),
         )
@@ -349,7 +342,7 @@ class SqlJobStore:
     async def take_approved(self, job_id: str) -> bool:
         return await self._update_job(
             job_id,
-            _JOB.c.state == JobState.AWAITING_APPROVAL.value,
+            JOBS.c.state == JobState.AWAITING_APPROVAL.value,
             owner=self.owner,
             lease_until_us=self._lease_until_us(),
             state=JobState.QUEUED.value,
@@ -358,21 +351,21 @@ class SqlJobStore:
     async def request_cancel(self, job_id: str, reason: str) -> bool:
         return await self._update_job(
             job_id,
-            _JOB.c.state.in_(CLAIMABLE),
-            _JOB.c.owner != self.owner,
-            _JOB.c.lease_until_us >= now_us(),
+            JOBS.c.state.in_(CLAIMABLE),
+            JOBS.c.owner != self.owner,
+            JOBS.c.lease_until_us >= now_us(),
             cancel_reason=reason or "cancelled",
         )
 
     async def _update_job(self, job_id: str, *conditions: Any, **values: Any) -> bool:
         """One conditional UPDATE of a job's row; whether it matched."""
-        statement = update(_JOB).where(_JOB.c.id == job_id, *conditions).values(**values)
+        statement = update(JOBS).where(JOBS.c.id == job_id, *conditions).values(**values)
         return await self.db.run(lambda c: bool(c.execute(statement).rowcount), write=True)
 
 
 def _load(connection: Connection, workspace_id: str, job_id: str) -> Job | None:
     row = connection.execute(
-        select(_JOB).where(_JOB.c.id == job_id, _JOB.c.workspace_id == workspace_id)
+        select(JOBS).where(JOBS.c.id == job_id, JOBS.c.workspace_id == workspace_id)
     ).one_or_none()
     return None if row is None else _job_from_row(row)
 
@@ -394,10 +387,10 @@ def _write_batch(
         if connection.execute(_UPDATE_JOB, values).rowcount == 0:
             return frozenset({job_id})
         if rows:
-            connection.execute(insert(_EVENT), rows)
+            connection.execute(insert(JOB_EVENTS), rows)
     else:
         # A batch (PostgreSQL): executemany has no per-row count, so ask first.
-        held = select(_JOB.c.id).where(_JOB.c.id.in_(list(latest)), _JOB.c.owner == owner)
+        held = select(JOBS.c.id).where(JOBS.c.id.in_(list(latest)), JOBS.c.owner == owner)
         if connection.dialect.name == "postgresql":
             held = held.with_for_update()  # a concurrent claim waits for this commit
         owned = set(connection.execute(held).scalars())
@@ -408,7 +401,7 @@ def _write_batch(
                 _UPDATE_JOB, [values for job_id, values in latest.items() if job_id in owned]
             )
         if rows:
-            connection.execute(insert(_EVENT), rows)
+            connection.execute(insert(JOB_EVENTS), rows)
     if rows and connection.dialect.name == "postgresql":
         # Delivered at commit to every process listening (limner.persistence.notify), so
         # a watcher connected to another process hears of these events at once.
@@ -464,7 +457,7 @@ def _job_values(job: Job, *, last_sequence: int) -> dict[str, Any]:
     }
 
 
-def _job_from_row(row: Any) -> Job:
+def _job_from_row(row: Row[Any]) -> Job:
     return Job(
         id=row.id,
         workspace_id=row.workspace_id,
@@ -515,8 +508,8 @@ _ROW_COLUMNS = (
 # One executemany UPDATE for every job in a batch (bind names must differ from columns).
 # Every save also renews the saving process's lease on the job.
 _UPDATE_JOB = (
-    update(_JOB)
-    .where(_JOB.c.id == bindparam("b_id"), _JOB.c.owner == bindparam("b_owner"))
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("b_id"), JOBS.c.owner == bindparam("b_owner"))
     .values(
         {column: bindparam(f"b_{column}") for column in (*_ROW_COLUMNS, "owner", "lease_until_us")}
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from limner.domain.models import (
@@ -20,11 +20,8 @@ from limner.domain.models import (
 )
 from limner.errors import AlreadyExists
 from limner.persistence.database import Database
-from limner.persistence.tables import ImageSettingsRow, ModelRow
+from limner.persistence.tables import IMAGE_SETTINGS, MODELS
 from limner.persistence.timeutil import from_us, to_us
-
-_MODEL = ModelRow.__table__  # type: ignore[attr-defined]
-_SETTINGS = ImageSettingsRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlModelRepository:
@@ -33,14 +30,14 @@ class SqlModelRepository:
 
     async def list_models(self, workspace_id: str) -> list[ModelSpec]:
         statement = (
-            select(_MODEL).where(_MODEL.c.workspace_id == workspace_id).order_by(_MODEL.c.model_id)
+            select(MODELS).where(MODELS.c.workspace_id == workspace_id).order_by(MODELS.c.model_id)
         )
         rows = await self.db.run(lambda c: c.execute(statement).all())
         return [_model_from_row(row) for row in rows]
 
     async def get(self, workspace_id: str, model_id: str) -> ModelSpec | None:
-        statement = select(_MODEL).where(
-            _MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model_id
+        statement = select(MODELS).where(
+            MODELS.c.workspace_id == workspace_id, MODELS.c.model_id == model_id
         )
         row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         return None if row is None else _model_from_row(row)
@@ -48,7 +45,7 @@ class SqlModelRepository:
     async def create(self, workspace_id: str, model: ModelSpec) -> ModelSpec:
         now = datetime.now(UTC)
         model = model.with_changes(create_time=model.create_time or now, update_time=now)
-        statement = insert(_MODEL).values(**_model_values(workspace_id, model))
+        statement = insert(MODELS).values(**_model_values(workspace_id, model))
         try:
             await self.db.run(lambda c: c.execute(statement), write=True)
         except IntegrityError as exc:
@@ -64,16 +61,16 @@ class SqlModelRepository:
         values = _model_values(workspace_id, model)
         del values["create_time_us"]
         statement = (
-            update(_MODEL)
-            .where(_MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model.id)
+            update(MODELS)
+            .where(MODELS.c.workspace_id == workspace_id, MODELS.c.model_id == model.id)
             .values(**values)
         )
         await self.db.run(lambda c: c.execute(statement), write=True)
         return model
 
     async def delete(self, workspace_id: str, model_id: str) -> bool:
-        statement = delete(_MODEL).where(
-            _MODEL.c.workspace_id == workspace_id, _MODEL.c.model_id == model_id
+        statement = delete(MODELS).where(
+            MODELS.c.workspace_id == workspace_id, MODELS.c.model_id == model_id
         )
         result = await self.db.run(lambda c: c.execute(statement), write=True)
         return bool(result.rowcount)
@@ -84,7 +81,7 @@ class SqlImageSettingsRepository:
         self.db = database
 
     async def get(self, workspace_id: str) -> ImageSettings:
-        statement = select(_SETTINGS).where(_SETTINGS.c.workspace_id == workspace_id)
+        statement = select(IMAGE_SETTINGS).where(IMAGE_SETTINGS.c.workspace_id == workspace_id)
         row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         if row is None:
             return ImageSettings()
@@ -112,10 +109,14 @@ class SqlImageSettingsRepository:
 
         def put(connection: Connection) -> None:
             result = connection.execute(
-                update(_SETTINGS).where(_SETTINGS.c.workspace_id == workspace_id).values(**values)
+                update(IMAGE_SETTINGS)
+                .where(IMAGE_SETTINGS.c.workspace_id == workspace_id)
+                .values(**values)
             )
             if not result.rowcount:
-                connection.execute(insert(_SETTINGS).values(workspace_id=workspace_id, **values))
+                connection.execute(
+                    insert(IMAGE_SETTINGS).values(workspace_id=workspace_id, **values)
+                )
 
         await self.db.run(put, write=True)
         return ImageSettings(**{**asdict(settings), "update_time": now})
@@ -141,7 +142,7 @@ def _model_values(workspace_id: str, model: ModelSpec) -> dict[str, Any]:
     }
 
 
-def _model_from_row(row: Any) -> ModelSpec:
+def _model_from_row(row: Row[Any]) -> ModelSpec:
     profile = dict(row.profile)
     profile["supported_sizes"] = tuple(profile.get("supported_sizes", ()))
     return ModelSpec(

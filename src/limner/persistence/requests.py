@@ -10,10 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from limner.errors import RequestIdConflict
 from limner.persistence.database import Database
-from limner.persistence.tables import RequestIdRow
+from limner.persistence.tables import REQUEST_IDS
 from limner.persistence.timeutil import to_us
-
-_REQUEST = RequestIdRow.__table__  # type: ignore[attr-defined]
 
 
 def find_request(
@@ -24,8 +22,8 @@ def find_request(
     Raises ``RequestIdConflict`` when the id was used for a different request.
     """
     row = connection.execute(
-        select(_REQUEST).where(
-            _REQUEST.c.workspace_id == workspace_id, _REQUEST.c.request_id == request_id
+        select(REQUEST_IDS).where(
+            REQUEST_IDS.c.workspace_id == workspace_id, REQUEST_IDS.c.request_id == request_id
         )
     ).one_or_none()
     if row is None:
@@ -50,7 +48,7 @@ def remember_request(
     now_us: int,
 ) -> None:
     connection.execute(
-        insert(_REQUEST).values(
+        insert(REQUEST_IDS).values(
             workspace_id=workspace_id,
             request_id=request_id,
             method=method,

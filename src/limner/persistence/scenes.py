@@ -7,16 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
-from limner import paging as pagination
 from limner.domain.chats import Scene, SceneState
 from limner.persistence.database import Database
-from limner.persistence.keyset import newest_first
-from limner.persistence.tables import SceneRow
+from limner.persistence.keyset import keyset_page
+from limner.persistence.tables import SCENES
 from limner.persistence.timeutil import from_us, to_us
-
-_SCENE = SceneRow.__table__  # type: ignore[attr-defined]
 
 SCENE_FIELDS = frozenset(
     {
@@ -42,22 +39,22 @@ class SqlSceneRepository:
 
     async def create_scene(self, scene: Scene) -> Scene:
         await self.db.run(
-            lambda c: c.execute(insert(_SCENE).values(**_scene_values(scene))), write=True
+            lambda c: c.execute(insert(SCENES).values(**_scene_values(scene))), write=True
         )
         return scene
 
     async def get_scene(self, workspace_id: str, scene_id: str) -> Scene | None:
-        statement = select(_SCENE).where(
-            _SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id
+        statement = select(SCENES).where(
+            SCENES.c.workspace_id == workspace_id, SCENES.c.id == scene_id
         )
         row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         return None if row is None else _scene_from_row(row)
 
     async def first_scene_of(self, workspace_id: str, message_id: str) -> Scene | None:
         statement = (
-            select(_SCENE)
-            .where(_SCENE.c.workspace_id == workspace_id, _SCENE.c.message_id == message_id)
-            .order_by(_SCENE.c.create_time_us, _SCENE.c.id)
+            select(SCENES)
+            .where(SCENES.c.workspace_id == workspace_id, SCENES.c.message_id == message_id)
+            .order_by(SCENES.c.create_time_us, SCENES.c.id)
             .limit(1)
         )
         row = await self.db.run(lambda c: c.execute(statement).one_or_none())
@@ -66,29 +63,20 @@ class SqlSceneRepository:
     async def list_scenes(
         self, workspace_id: str, *, chat_id: str, page_size: int, page_token: str
     ) -> tuple[list[Scene], str]:
-        size = pagination.page_size(page_size)
-        query = {"list": "scenes", "chat": chat_id}
-        position = pagination.decode(page_token, query, (int, str))
-        statement = select(_SCENE).where(_SCENE.c.workspace_id == workspace_id)
+        statement = select(SCENES).where(SCENES.c.workspace_id == workspace_id)
         if chat_id:
-            statement = statement.where(_SCENE.c.chat_id == chat_id)
-        statement = newest_first(
+            statement = statement.where(SCENES.c.chat_id == chat_id)
+        page = keyset_page(
             statement,
-            created=_SCENE.c.create_time_us,
-            key=_SCENE.c.id,
-            position=position,
-            size=size,
+            order=(SCENES.c.create_time_us, SCENES.c.id),
+            shape=(int, str),
+            descending=True,
+            query={"list": "scenes", "chat": chat_id},
+            page_size=page_size,
+            page_token=page_token,
         )
-
-        def read(connection: Connection) -> tuple[list[Scene], str]:
-            rows = connection.execute(statement).all()
-            token = ""
-            if len(rows) > size:
-                rows = rows[:size]
-                token = pagination.encode([rows[-1].create_time_us, rows[-1].id], query)
-            return [_scene_from_row(row) for row in rows], token
-
-        return await self.db.run(read)
+        rows, token = await self.db.run(page)
+        return [_scene_from_row(row) for row in rows], token
 
     async def update_scene(
         self, workspace_id: str, scene_id: str, changes: dict[str, Any]
@@ -109,20 +97,20 @@ class SqlSceneRepository:
 
         def change(connection: Connection) -> Scene | None:
             result = connection.execute(
-                update(_SCENE)
-                .where(_SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id)
+                update(SCENES)
+                .where(SCENES.c.workspace_id == workspace_id, SCENES.c.id == scene_id)
                 .values(**values)
             )
             if result.rowcount == 0:
                 return None
-            row = connection.execute(select(_SCENE).where(_SCENE.c.id == scene_id)).one()
+            row = connection.execute(select(SCENES).where(SCENES.c.id == scene_id)).one()
             return _scene_from_row(row)
 
         return await self.db.run(change, write=True)
 
     async def delete_scene(self, workspace_id: str, scene_id: str) -> None:
-        statement = delete(_SCENE).where(
-            _SCENE.c.workspace_id == workspace_id, _SCENE.c.id == scene_id
+        statement = delete(SCENES).where(
+            SCENES.c.workspace_id == workspace_id, SCENES.c.id == scene_id
         )
         await self.db.run(lambda c: c.execute(statement), write=True)
 
@@ -150,7 +138,7 @@ def _scene_values(scene: Scene) -> dict[str, Any]:
     }
 
 
-def _scene_from_row(row: Any) -> Scene:
+def _scene_from_row(row: Row[Any]) -> Scene:
     return Scene(
         id=row.id,
         workspace_id=row.workspace_id,

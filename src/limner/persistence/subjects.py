@@ -14,21 +14,16 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from limner import paging as pagination
 from limner.domain.subjects import Subject, SubjectKind
 from limner.errors import FieldViolation, ReferenceLimit
 from limner.persistence.database import Database
-from limner.persistence.keyset import newest_first
+from limner.persistence.keyset import keyset_page
 from limner.persistence.requests import find_request, remember_request
-from limner.persistence.tables import AvatarCandidateRow, SubjectReferenceRow, SubjectRow
+from limner.persistence.tables import AVATAR_CANDIDATES, SUBJECT_REFERENCES, SUBJECTS
 from limner.persistence.timeutil import from_us, to_us
-
-_SUBJECT = SubjectRow.__table__  # type: ignore[attr-defined]
-_REFERENCE = SubjectReferenceRow.__table__  # type: ignore[attr-defined]
-_CANDIDATE = AvatarCandidateRow.__table__  # type: ignore[attr-defined]
 
 CREATE_METHOD = "CreateSubject"
 
@@ -58,7 +53,7 @@ class SqlSubjectRepository:
                 )
                 if earlier is not None:
                     return _load(connection, workspace_id, earlier.removeprefix("subjects/")), False
-            connection.execute(insert(_SUBJECT).values(**_subject_values(subject)))
+            connection.execute(insert(SUBJECTS).values(**_subject_values(subject)))
             if request_id:
                 remember_request(
                     connection,
@@ -86,27 +81,21 @@ class SqlSubjectRepository:
     async def list_subjects(
         self, workspace_id: str, *, kind: SubjectKind | None, page_size: int, page_token: str
     ) -> tuple[list[Subject], str]:
-        size = pagination.page_size(page_size)
-        query = {"list": "subjects", "kind": kind.value if kind else ""}
-        position = pagination.decode(page_token, query, (int, str))
-        statement = select(_SUBJECT).where(_SUBJECT.c.workspace_id == workspace_id)
+        statement = select(SUBJECTS).where(SUBJECTS.c.workspace_id == workspace_id)
         if kind is not None:
-            statement = statement.where(_SUBJECT.c.kind == kind.value)
-        statement = newest_first(
+            statement = statement.where(SUBJECTS.c.kind == kind.value)
+        page = keyset_page(
             statement,
-            created=_SUBJECT.c.create_time_us,
-            key=_SUBJECT.c.id,
-            position=position,
-            size=size,
+            order=(SUBJECTS.c.create_time_us, SUBJECTS.c.id),
+            shape=(int, str),
+            descending=True,
+            query={"list": "subjects", "kind": kind.value if kind else ""},
+            page_size=page_size,
+            page_token=page_token,
         )
 
         def read(connection: Connection) -> tuple[list[Subject], str]:
-            rows = connection.execute(statement).all()
-            token = ""
-            if len(rows) > size:
-                last = rows[size - 1]
-                token = pagination.encode([last.create_time_us, last.id], query)
-                rows = rows[:size]
+            rows, token = page(connection)
             references = _references_of(connection, [row.id for row in rows])
             return [_from_row(row, references.get(row.id, [])) for row in rows], token
 
@@ -127,9 +116,13 @@ class SqlSubjectRepository:
         def remove(connection: Connection) -> bool:
             if _row(connection, workspace_id, subject_id) is None:
                 return False
-            connection.execute(delete(_REFERENCE).where(_REFERENCE.c.subject_id == subject_id))
-            connection.execute(delete(_CANDIDATE).where(_CANDIDATE.c.subject_id == subject_id))
-            connection.execute(delete(_SUBJECT).where(_SUBJECT.c.id == subject_id))
+            connection.execute(
+                delete(SUBJECT_REFERENCES).where(SUBJECT_REFERENCES.c.subject_id == subject_id)
+            )
+            connection.execute(
+                delete(AVATAR_CANDIDATES).where(AVATAR_CANDIDATES.c.subject_id == subject_id)
+            )
+            connection.execute(delete(SUBJECTS).where(SUBJECTS.c.id == subject_id))
             return True
 
         return await self.db.run(remove, write=True)
@@ -166,13 +159,13 @@ class SqlSubjectRepository:
                     ),
                 )
             position = connection.execute(
-                select(func.coalesce(func.max(_REFERENCE.c.position), -1)).where(
-                    _REFERENCE.c.subject_id == subject_id
+                select(func.coalesce(func.max(SUBJECT_REFERENCES.c.position), -1)).where(
+                    SUBJECT_REFERENCES.c.subject_id == subject_id
                 )
             ).scalar_one()
             now_us = to_us(datetime.now(UTC))
             connection.execute(
-                insert(_REFERENCE).values(
+                insert(SUBJECT_REFERENCES).values(
                     subject_id=subject_id,
                     sha256=sha256,
                     workspace_id=workspace_id,
@@ -193,8 +186,9 @@ class SqlSubjectRepository:
         def remove(connection: Connection, _subject: Subject) -> None:
             nonlocal removed
             result = connection.execute(
-                delete(_REFERENCE).where(
-                    _REFERENCE.c.subject_id == subject_id, _REFERENCE.c.sha256 == sha256
+                delete(SUBJECT_REFERENCES).where(
+                    SUBJECT_REFERENCES.c.subject_id == subject_id,
+                    SUBJECT_REFERENCES.c.sha256 == sha256,
                 )
             )
             removed = bool(result.rowcount)
@@ -237,10 +231,10 @@ class SqlSubjectRepository:
     async def candidate_prompt(self, workspace_id: str, subject_id: str, sha256: str) -> str | None:
         """The prompt a candidate was made with (``""`` if unknown), or ``None`` when the
         image is not one of the subject's avatar candidates."""
-        statement = select(_CANDIDATE.c.prompt).where(
-            _CANDIDATE.c.workspace_id == workspace_id,
-            _CANDIDATE.c.subject_id == subject_id,
-            _CANDIDATE.c.sha256 == sha256,
+        statement = select(AVATAR_CANDIDATES.c.prompt).where(
+            AVATAR_CANDIDATES.c.workspace_id == workspace_id,
+            AVATAR_CANDIDATES.c.subject_id == subject_id,
+            AVATAR_CANDIDATES.c.sha256 == sha256,
         )
         row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         return None if row is None else str(row.prompt)
@@ -248,9 +242,12 @@ class SqlSubjectRepository:
     async def candidates(self, workspace_id: str, subject_id: str) -> list[str]:
         """The subject's avatar candidates, oldest first, as asset names."""
         statement = (
-            select(_CANDIDATE.c.sha256)
-            .where(_CANDIDATE.c.workspace_id == workspace_id, _CANDIDATE.c.subject_id == subject_id)
-            .order_by(_CANDIDATE.c.create_time_us, _CANDIDATE.c.sha256)
+            select(AVATAR_CANDIDATES.c.sha256)
+            .where(
+                AVATAR_CANDIDATES.c.workspace_id == workspace_id,
+                AVATAR_CANDIDATES.c.subject_id == subject_id,
+            )
+            .order_by(AVATAR_CANDIDATES.c.create_time_us, AVATAR_CANDIDATES.c.sha256)
         )
         rows = await self.db.run(lambda c: c.execute(statement).all())
         return [f"assets/{row.sha256}" for row in rows]
@@ -303,18 +300,20 @@ class SqlSubjectRepository:
 
 def _touch(connection: Connection, subject_id: str, **values: Any) -> None:
     connection.execute(
-        update(_SUBJECT)
-        .where(_SUBJECT.c.id == subject_id)
+        update(SUBJECTS)
+        .where(SUBJECTS.c.id == subject_id)
         .values(update_time_us=to_us(datetime.now(UTC)), **values)
     )
 
 
-def _row(connection: Connection, workspace_id: str, subject_id: str, *, lock: bool = False) -> Any:
+def _row(
+    connection: Connection, workspace_id: str, subject_id: str, *, lock: bool = False
+) -> Row[Any] | None:
     """The subject's row; ``lock`` holds it until the transaction ends (PostgreSQL), so
     concurrent changes to one subject (say, two reference images added at once against
     the limit) run one after the other. SQLite has a single writer and needs no lock."""
-    statement = select(_SUBJECT).where(
-        _SUBJECT.c.workspace_id == workspace_id, _SUBJECT.c.id == subject_id
+    statement = select(SUBJECTS).where(
+        SUBJECTS.c.workspace_id == workspace_id, SUBJECTS.c.id == subject_id
     )
     if lock:
         statement = statement.with_for_update()
@@ -334,9 +333,9 @@ def _references_of(connection: Connection, subject_ids: list[str]) -> dict[str, 
     if not subject_ids:
         return {}
     rows = connection.execute(
-        select(_REFERENCE.c.subject_id, _REFERENCE.c.sha256)
-        .where(_REFERENCE.c.subject_id.in_(subject_ids))
-        .order_by(_REFERENCE.c.subject_id, _REFERENCE.c.position)
+        select(SUBJECT_REFERENCES.c.subject_id, SUBJECT_REFERENCES.c.sha256)
+        .where(SUBJECT_REFERENCES.c.subject_id.in_(subject_ids))
+        .order_by(SUBJECT_REFERENCES.c.subject_id, SUBJECT_REFERENCES.c.position)
     ).all()
     found: dict[str, list[str]] = {}
     for row in rows:
@@ -346,8 +345,8 @@ def _references_of(connection: Connection, subject_ids: list[str]) -> dict[str, 
 
 def _insert_ignoring_duplicates(connection: Connection, values: dict[str, Any]) -> Any:
     if connection.dialect.name == "postgresql":
-        return postgresql_insert(_CANDIDATE).values(**values).on_conflict_do_nothing()
-    return sqlite_insert(_CANDIDATE).values(**values).on_conflict_do_nothing()
+        return postgresql_insert(AVATAR_CANDIDATES).values(**values).on_conflict_do_nothing()
+    return sqlite_insert(AVATAR_CANDIDATES).values(**values).on_conflict_do_nothing()
 
 
 def _subject_values(subject: Subject) -> dict[str, Any]:
@@ -364,7 +363,7 @@ def _subject_values(subject: Subject) -> dict[str, Any]:
     }
 
 
-def _from_row(row: Any, references: list[str]) -> Subject:
+def _from_row(row: Row[Any], references: list[str]) -> Subject:
     return Subject(
         id=row.id,
         workspace_id=row.workspace_id,

@@ -1,4 +1,10 @@
-"""Table rows. Persistence-only: the API contract is the proto, the logic's types are in
+"""The schema. The SQLModel classes below only declare the tables (columns, keys,
+indexes); the Alembic revisions in ``migrations/versions`` create and change them, so a
+change here needs a new revision. Nothing instantiates these classes or opens a SQLModel
+session: the repositories query the Core ``Table`` constants at the end of this module
+with SQLAlchemy Core and read plain ``Row`` objects.
+
+Persistence-only: the API contract is the proto, the logic's types are in
 ``limner.domain``. Every row that belongs to a user carries ``workspace_id``. Times are
 microseconds since the Unix epoch (UTC) so SQLite and PostgreSQL order them the same way."""
 
@@ -6,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Table, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -261,3 +267,32 @@ class SceneRow(SQLModel, table=True):
     attachment_id: str = Field(default="", max_length=32)
     create_time_us: int = Field(sa_type=BigInteger)
     update_time_us: int = Field(sa_type=BigInteger)
+
+
+# -- the tables the repositories query ---------------------------------------------------
+
+
+def _table(row: type[SQLModel]) -> Table:
+    """The Core ``Table`` behind a table class. SQLModel sets ``__table__`` on every
+    ``table=True`` class but its type stubs do not declare it, so it is read here, once,
+    with ``getattr`` and checked, rather than silencing mypy wherever a table is used."""
+    table = getattr(row, "__table__", None)
+    if not isinstance(table, Table):
+        raise TypeError(f"{row.__name__} is not a table class")
+    return table
+
+
+JOBS = _table(JobRow)
+JOB_EVENTS = _table(JobEventRow)
+REQUEST_IDS = _table(RequestIdRow)
+ASSETS = _table(AssetRow)
+MODELS = _table(ModelRow)
+IMAGE_SETTINGS = _table(ImageSettingsRow)
+PROMPT_TEMPLATES = _table(PromptTemplateRow)
+SUBJECTS = _table(SubjectRow)
+SUBJECT_REFERENCES = _table(SubjectReferenceRow)
+AVATAR_CANDIDATES = _table(AvatarCandidateRow)
+CHATS = _table(ChatRow)
+MESSAGES = _table(MessageRow)
+ATTACHMENTS = _table(AttachmentRow)
+SCENES = _table(SceneRow)

@@ -8,11 +8,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from limner.persistence.database import Database
-from limner.persistence.tables import PromptTemplateRow
+from limner.persistence.tables import PROMPT_TEMPLATES
 from limner.persistence.timeutil import from_us, to_us
 from limner.prompts.api import StoredTemplate, TemplateKind
-
-_TEMPLATE = PromptTemplateRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlTemplateOverrides:
@@ -20,14 +18,14 @@ class SqlTemplateOverrides:
         self.db = database
 
     async def get(self, workspace_id: str, kind: TemplateKind) -> StoredTemplate | None:
-        statement = select(_TEMPLATE.c.source, _TEMPLATE.c.update_time_us).where(
-            _TEMPLATE.c.workspace_id == workspace_id, _TEMPLATE.c.kind == kind.value
+        statement = select(PROMPT_TEMPLATES.c.source, PROMPT_TEMPLATES.c.update_time_us).where(
+            PROMPT_TEMPLATES.c.workspace_id == workspace_id, PROMPT_TEMPLATES.c.kind == kind.value
         )
         row = await self.db.run(lambda c: c.execute(statement).one_or_none())
         return None if row is None else StoredTemplate(row.source, from_us(row.update_time_us))
 
     async def list(self, workspace_id: str) -> dict[TemplateKind, StoredTemplate]:
-        statement = select(_TEMPLATE).where(_TEMPLATE.c.workspace_id == workspace_id)
+        statement = select(PROMPT_TEMPLATES).where(PROMPT_TEMPLATES.c.workspace_id == workspace_id)
         rows = await self.db.run(lambda c: c.execute(statement).all())
         known = {kind.value: kind for kind in TemplateKind}
         return {
@@ -42,21 +40,26 @@ class SqlTemplateOverrides:
 
         def put(connection: Connection) -> None:
             result = connection.execute(
-                update(_TEMPLATE)
-                .where(_TEMPLATE.c.workspace_id == workspace_id, _TEMPLATE.c.kind == kind.value)
+                update(PROMPT_TEMPLATES)
+                .where(
+                    PROMPT_TEMPLATES.c.workspace_id == workspace_id,
+                    PROMPT_TEMPLATES.c.kind == kind.value,
+                )
                 .values(**values)
             )
             if not result.rowcount:
                 connection.execute(
-                    insert(_TEMPLATE).values(workspace_id=workspace_id, kind=kind.value, **values)
+                    insert(PROMPT_TEMPLATES).values(
+                        workspace_id=workspace_id, kind=kind.value, **values
+                    )
                 )
 
         await self.db.run(put, write=True)
         return StoredTemplate(source, from_us(to_us(now)))
 
     async def delete(self, workspace_id: str, kind: TemplateKind) -> bool:
-        statement = delete(_TEMPLATE).where(
-            _TEMPLATE.c.workspace_id == workspace_id, _TEMPLATE.c.kind == kind.value
+        statement = delete(PROMPT_TEMPLATES).where(
+            PROMPT_TEMPLATES.c.workspace_id == workspace_id, PROMPT_TEMPLATES.c.kind == kind.value
         )
         result = await self.db.run(lambda c: c.execute(statement), write=True)
         return bool(result.rowcount)
