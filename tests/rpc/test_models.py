@@ -176,7 +176,8 @@ async def test_list_providers_shows_offline_without_secrets(server):
 CONFIG = textwrap.dedent(
     """
     [providers.vendor]
-    kind = "no-such-adapter"
+    kind = "openai"
+    enabled = false
     base_url = "https://images.example.test/v1"
     api_key = "sk-very-secret-key-123"
     max_concurrent_jobs = 2
@@ -213,7 +214,7 @@ async def test_list_providers_never_returns_a_key(make_server, config_file):
         assert set(providers) == {"providers/offline", "providers/vendor"}
         vendor = providers["providers/vendor"]
         assert vendor.has_api_key is True
-        assert vendor.kind == "no-such-adapter"
+        assert vendor.kind == "openai"
         assert vendor.available is False
         assert vendor.base_url == "https://images.example.test/v1"
         assert vendor.max_concurrent_jobs == 2

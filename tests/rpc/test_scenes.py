@@ -369,7 +369,8 @@ def openai_server(tmp_path):
             "oa": {"kind": "openai", "base_url": fake.base_url, "api_key": "sk-test"}
         }
         if not offline:
-            providers["offline"] = {"kind": "disabled"}  # no built-in fallback models
+            # No built-in fallback models.
+            providers["offline"] = {"kind": "offline", "enabled": False}
         settings = fast_settings(
             tmp_path / "data", database_url, providers=providers, models=openai_models(**kw)
         )
