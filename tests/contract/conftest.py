@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from contract_harness import LimnerProcess, start_server
+from tls_certs import TlsFiles, make_tls_files
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +19,66 @@ def limner_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LimnerPr
     finally:
         server.terminate()
         server.wait()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A test CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+def _tls_server_env(files: TlsFiles, *, mutual: bool) -> dict[str, str]:
+    env = {
+        "LIMNER_TLS__CERT_FILE": str(files.server_cert),
+        "LIMNER_TLS__KEY_FILE": str(files.server_key),
+    }
+    if mutual:
+        env["LIMNER_TLS__CLIENT_CA_FILE"] = str(files.ca)
+    return env
+
+
+@pytest.fixture(scope="session")
+def tls_server(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
+) -> Iterator[LimnerProcess]:
+    """A server that speaks only TLS (shared by the modules that need one)."""
+    server = start_server(
+        tmp_path_factory.mktemp("tls-server") / "data", _tls_server_env(tls_files, mutual=False)
+    )
+    try:
+        yield server
+    finally:
+        server.terminate()
+        server.wait()
+
+
+@pytest.fixture(scope="session")
+def mtls_server(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
+) -> Iterator[LimnerProcess]:
+    """A TLS server that also requires client certificates signed by the test CA."""
+    server = start_server(
+        tmp_path_factory.mktemp("mtls-server") / "data", _tls_server_env(tls_files, mutual=True)
+    )
+    try:
+        yield server
+    finally:
+        server.terminate()
+        server.wait()
+
+
+@pytest.fixture
+def tls_client_env(
+    tls_server: LimnerProcess, mtls_server: LimnerProcess, tls_files: TlsFiles
+) -> dict[str, str]:
+    """What the Go and TypeScript suites' TLS tests read (clients/go/limner/tls_test.go)."""
+    return {
+        "LIMNER_TEST_TLS_ADDR": tls_server.address,
+        "LIMNER_TEST_MTLS_ADDR": mtls_server.address,
+        "LIMNER_TEST_CA_CERT": str(tls_files.ca),
+        "LIMNER_TEST_CLIENT_CERT": str(tls_files.client_cert),
+        "LIMNER_TEST_CLIENT_KEY": str(tls_files.client_key),
+    }
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ The suites cover the same scenarios: list models; generate and follow the stream
 completion; drop the stream mid-job and resume with ``after_sequence`` (nothing lost or
 repeated), also automatically after UNAVAILABLE; a rich error's ErrorInfo and
 PreconditionFailure; cancel a running job; download the asset (size, sha256) and upload it
-back; the example program end to end. Here we check that they ran (none skipped) and passed.
+back; the example program end to end. Their TLS cases run against two more servers (TLS, and
+mTLS), named with the test CA and client certificate in ``LIMNER_TEST_*`` variables
+(``tls_client_env``). Here we check that they ran (none skipped) and passed.
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ GO_TESTS = {
     "TestCancelJobEndsTheStreamWithCancelled",
     "TestDownloadAndUploadAsset",
     "TestExampleGeneratesAndSavesAnImage",
+    # TLS and mTLS (tls_test.go), against the tls_server and mtls_server fixtures
+    "TestTLSGenerateWithACAFile",
+    "TestTLSRefusesPlaintextAndUntrustingClients",
+    "TestMTLSWithAClientCertificate",
+    "TestMTLSRefusesAClientWithoutACertificate",
+    "TestTLSConfigErrors",
+    "TestExampleOverMutualTLS",
 }
-TS_TESTS = 8
+TS_TESTS = 8 + 6  # contract.test.ts, tls.test.ts
 
 
 def report(result: subprocess.CompletedProcess[str]) -> str:
@@ -36,9 +45,9 @@ def report(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.timeout(900)  # a cold build of grpc-go takes minutes on 2 cores
-def test_go_client_suite(limner_server: LimnerProcess) -> None:
+def test_go_client_suite(limner_server: LimnerProcess, tls_client_env: dict[str, str]) -> None:
     go = go_binary()
-    env = {"LIMNER_ADDR": limner_server.address, "GOFLAGS": "-mod=readonly"}
+    env = {"LIMNER_ADDR": limner_server.address, "GOFLAGS": "-mod=readonly", **tls_client_env}
 
     vet = run([go, "vet", "./..."], cwd=GO_CLIENT, env=env, timeout=600)
     assert vet.returncode == 0, report(vet)
@@ -60,12 +69,14 @@ def test_go_client_suite(limner_server: LimnerProcess) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_typescript_client_suite(limner_server: LimnerProcess) -> None:
+def test_typescript_client_suite(
+    limner_server: LimnerProcess, tls_client_env: dict[str, str]
+) -> None:
     npm = npm_binary()
     result = run(
         [npm, "test", "--silent"],
         cwd=TS_CLIENT,
-        env={"LIMNER_ADDR": limner_server.address},
+        env={"LIMNER_ADDR": limner_server.address, **tls_client_env},
         timeout=240,
     )
     assert result.returncode == 0, report(result)

@@ -10,8 +10,12 @@ package limner
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	// Registers google.rpc.ErrorInfo, PreconditionFailure, BadRequest, RetryInfo, ... so that
@@ -45,6 +49,47 @@ type KeepaliveConfig struct {
 	Timeout time.Duration // how long to wait for a ping's answer; default 10 s
 }
 
+// TLSConfig connects over TLS with PEM files (see Options.TLS).
+type TLSConfig struct {
+	// CAFile holds the CA certificate(s) that signed the server's certificate. Empty trusts
+	// the system's CAs.
+	CAFile string
+	// CertFile and KeyFile are this client's certificate and (unencrypted) key, for a server
+	// that requires client certificates (mTLS). Set both or neither.
+	CertFile string
+	KeyFile  string
+	// ServerName is the name checked against the server's certificate; empty means the host
+	// in the address given to Dial.
+	ServerName string
+}
+
+// Credentials reads the files and returns gRPC transport credentials (TLS 1.2 or later).
+func (c *TLSConfig) Credentials() (credentials.TransportCredentials, error) {
+	config := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("limner: TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("limner: TLS CA file %s holds no PEM certificate", c.CAFile)
+		}
+		config.RootCAs = pool
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, errors.New("limner: TLS client certificate and key go together: set both CertFile and KeyFile, or neither")
+	}
+	if c.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("limner: TLS client certificate %s with key %s: %w", c.CertFile, c.KeyFile, err)
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), nil
+}
+
 // Options configures Dial. The zero value (or nil) is a plaintext connection with the
 // defaults above.
 type Options struct {
@@ -60,7 +105,11 @@ type Options struct {
 	// MaxMessageBytes caps sent and received messages (uploads, asset chunks); default 32 MiB,
 	// the server's default too.
 	MaxMessageBytes int
-	// TransportCredentials, e.g. credentials.NewTLS(...); nil means plaintext.
+	// TLS connects over TLS with a CA file and, for mTLS, a client certificate; nil (and no
+	// TransportCredentials) means plaintext.
+	TLS *TLSConfig
+	// TransportCredentials, e.g. credentials.NewTLS(...), for anything TLS does not cover.
+	// Set TLS or TransportCredentials, not both.
 	TransportCredentials credentials.TransportCredentials
 	// DialOptions are appended last (extra interceptors, a custom resolver, ...).
 	DialOptions []grpc.DialOption
@@ -97,6 +146,15 @@ func Dial(addr string, opts *Options) (*Client, error) {
 		o.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	creds := o.TransportCredentials
+	if o.TLS != nil {
+		if creds != nil {
+			return nil, errors.New("limner: set Options.TLS or Options.TransportCredentials, not both")
+		}
+		var err error
+		if creds, err = o.TLS.Credentials(); err != nil {
+			return nil, err
+		}
+	}
 	if creds == nil {
 		creds = insecure.NewCredentials()
 	}

@@ -25,6 +25,11 @@ const { values } = parseArgs({
     height: { type: "string", default: "512" },
     seed: { type: "string", default: "7" },
     out: { type: "string", default: "limner-example.png" },
+    // TLS: a CA file (and, for mTLS, a client certificate and key) switches to https://.
+    "ca-cert": { type: "string", default: process.env.LIMNER_CA_CERT ?? "" },
+    "client-cert": { type: "string", default: process.env.LIMNER_CLIENT_CERT ?? "" },
+    "client-key": { type: "string", default: process.env.LIMNER_CLIENT_KEY ?? "" },
+    tls: { type: "boolean", default: false },
   },
 });
 
@@ -36,7 +41,17 @@ function progressLine(p: JobProgress): string {
   return `${stage.padEnd(10)} [${"#".repeat(done)}${".".repeat(20 - done)}] ${p.step}/${p.totalSteps}${eta}`;
 }
 
-const client = createLimnerClient(`http://${values.addr}`, { apiKey: process.env.LIMNER_API_KEY });
+const tls = values.tls || Boolean(values["ca-cert"] || values["client-cert"] || values["client-key"]);
+const client = createLimnerClient(`${tls ? "https" : "http"}://${values.addr}`, {
+  apiKey: process.env.LIMNER_API_KEY,
+  tls: tls
+    ? {
+        caFile: values["ca-cert"] || undefined,
+        certFile: values["client-cert"] || undefined,
+        keyFile: values["client-key"] || undefined,
+      }
+    : undefined,
+});
 try {
   let image: ImageOutput | undefined;
   const request = {

@@ -1,15 +1,18 @@
 /**
  * @limner/client: the hand-written layer over the generated limner.v1 schemas (./gen).
  *
- * - createLimnerClient(baseUrl): Connect clients for every service over plain gRPC (HTTP/2),
- *   with keepalive pings and a default deadline for unary calls.
+ * - createLimnerClient(baseUrl): Connect clients for every service over gRPC (HTTP/2, plaintext
+ *   or TLS with a CA file and an optional client certificate), with keepalive pings and a
+ *   default deadline for unary calls.
  * - watchJob / generateImage: follow a job to its end, resuming after a dropped stream from the
  *   last logged event, so no event is lost or repeated.
  * - uploadImage / downloadAsset: files in, assets out (checked against their sha256 name).
  * - findDetail: read a rich error's google.rpc details (ErrorInfo, PreconditionFailure, ...).
  */
 import { createHash, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { open, readFile, rename, rm } from "node:fs/promises";
+import type { SecureClientSessionOptions } from "node:http2";
 import { basename } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -58,9 +61,25 @@ export {
   type RetryInfo,
 } from "./gen/google/rpc/error_details_pb.js";
 
+/** TLS for an `https://` base URL. The files (PEM) are read when the client is created. */
+export interface LimnerTlsOptions {
+  /** The CA certificate(s) that signed the server's certificate. Default: Node's trusted CAs. */
+  caFile?: string;
+  /**
+   * This client's certificate and (unencrypted) key, for a server that requires client
+   * certificates (mTLS). Set both or neither.
+   */
+  certFile?: string;
+  keyFile?: string;
+  /** The name checked against the server's certificate. Default: the base URL's host. */
+  serverName?: string;
+}
+
 export interface LimnerClientOptions {
   /** Sent as `authorization: Bearer <key>` on every call. */
   apiKey?: string;
+  /** TLS options; the base URL must be `https://`. An `https://` URL without them trusts Node's CAs. */
+  tls?: LimnerTlsOptions;
   /**
    * Keepalive PING interval. Must not be below the server's
    * `grpc.min_ping_interval_without_data_ms` (10 s by default) or it answers GOAWAY.
@@ -94,15 +113,21 @@ export interface LimnerClient {
 
 /**
  * Connects to a Limner server, e.g. `createLimnerClient("http://127.0.0.1:50051")` (plaintext
- * HTTP/2) or an `https://` URL. The connection opens on the first call.
+ * HTTP/2) or `createLimnerClient("https://limner.internal:50051", { tls: { caFile: "ca.pem" } })`.
+ * The connection opens on the first call; a failed TLS handshake fails it with
+ * `Code.Unavailable`. Throws at once when a TLS file cannot be read.
  */
 export function createLimnerClient(baseUrl: string, options: LimnerClientOptions = {}): LimnerClient {
   const maxMessageBytes = options.maxMessageBytes ?? 32 * 1024 * 1024;
-  const sessionManager = new Http2SessionManager(baseUrl, {
-    pingIntervalMs: options.keepaliveIntervalMs ?? 30_000,
-    pingTimeoutMs: options.keepaliveTimeoutMs ?? 10_000,
-    pingIdleConnection: true,
-  });
+  const sessionManager = new Http2SessionManager(
+    baseUrl,
+    {
+      pingIntervalMs: options.keepaliveIntervalMs ?? 30_000,
+      pingTimeoutMs: options.keepaliveTimeoutMs ?? 10_000,
+      pingIdleConnection: true,
+    },
+    options.tls ? tlsSessionOptions(baseUrl, options.tls) : undefined,
+  );
   const interceptors: Interceptor[] = [];
   if (options.apiKey) {
     const value = `Bearer ${options.apiKey}`;
@@ -129,6 +154,34 @@ export function createLimnerClient(baseUrl: string, options: LimnerClientOptions
     transport,
     close: () => sessionManager.abort(),
   };
+}
+
+/** Node's HTTP/2 TLS options from the PEM files; throws one clear Error per problem. */
+function tlsSessionOptions(baseUrl: string, tls: LimnerTlsOptions): SecureClientSessionOptions {
+  if (new URL(baseUrl).protocol !== "https:") {
+    throw new Error(`limner: TLS options need an https:// base URL, got ${baseUrl}`);
+  }
+  if (Boolean(tls.certFile) !== Boolean(tls.keyFile)) {
+    throw new Error("limner: TLS client certificate and key go together: set both certFile and keyFile, or neither");
+  }
+  const read = (path: string, what: string, marker: string): Buffer => {
+    let data: Buffer;
+    try {
+      data = readFileSync(path);
+    } catch (error) {
+      throw new Error(`limner: cannot read the TLS ${what} ${path}: ${(error as Error).message}`);
+    }
+    if (!data.includes(marker)) throw new Error(`limner: the TLS ${what} ${path} is not PEM`);
+    return data;
+  };
+  const options: SecureClientSessionOptions = {};
+  if (tls.caFile) options.ca = read(tls.caFile, "CA file", "CERTIFICATE-----");
+  if (tls.certFile && tls.keyFile) {
+    options.cert = read(tls.certFile, "client certificate", "CERTIFICATE-----");
+    options.key = read(tls.keyFile, "client key", "PRIVATE KEY-----");
+  }
+  if (tls.serverName) options.servername = tls.serverName;
+  return options;
 }
 
 /** Unary calls without a timeout of their own get `timeoutMs`; streams are left alone. */

@@ -41,11 +41,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	seed := flags.Int64("seed", 7, "seed")
 	output := flags.String("out", "limner-example.png", "where to save the image")
 	apiKey := flags.String("api-key", os.Getenv("LIMNER_API_KEY"), "API key (default $LIMNER_API_KEY)")
+	useTLS := flags.Bool("tls", false, "connect over TLS, trusting the system's CAs (implied by -ca-cert)")
+	caCert := flags.String("ca-cert", os.Getenv("LIMNER_CA_CERT"), "PEM CA certificate that signed the server's certificate: connect over TLS (default $LIMNER_CA_CERT)")
+	clientCert := flags.String("client-cert", os.Getenv("LIMNER_CLIENT_CERT"), "PEM client certificate for mTLS (default $LIMNER_CLIENT_CERT)")
+	clientKey := flags.String("client-key", os.Getenv("LIMNER_CLIENT_KEY"), "the client certificate's PEM key (default $LIMNER_CLIENT_KEY)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 
-	client, err := limner.Dial(*addr, &limner.Options{APIKey: *apiKey})
+	options := &limner.Options{APIKey: *apiKey}
+	if *useTLS || *caCert != "" || *clientCert != "" || *clientKey != "" {
+		options.TLS = &limner.TLSConfig{CAFile: *caCert, CertFile: *clientCert, KeyFile: *clientKey}
+	}
+	client, err := limner.Dial(*addr, options)
 	if err != nil {
 		return err
 	}

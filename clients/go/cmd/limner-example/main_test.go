@@ -36,3 +36,29 @@ func TestExampleGeneratesAndSavesAnImage(t *testing.T) {
 		t.Fatalf("no PNG saved: %v", err)
 	}
 }
+
+// The example with -ca-cert, -client-cert and -client-key against a server that requires
+// client certificates (tests/contract sets LIMNER_TEST_MTLS_ADDR and the files).
+func TestExampleOverMutualTLS(t *testing.T) {
+	t.Parallel()
+	addr, ca := os.Getenv("LIMNER_TEST_MTLS_ADDR"), os.Getenv("LIMNER_TEST_CA_CERT")
+	cert, key := os.Getenv("LIMNER_TEST_CLIENT_CERT"), os.Getenv("LIMNER_TEST_CLIENT_KEY")
+	if addr == "" || ca == "" || cert == "" || key == "" {
+		t.Skip("LIMNER_TEST_MTLS_ADDR, LIMNER_TEST_CA_CERT, LIMNER_TEST_CLIENT_CERT and " +
+			"LIMNER_TEST_CLIENT_KEY are not all set: .venv/bin/pytest tests/contract sets them")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "example.png")
+	var out bytes.Buffer
+	args := []string{
+		"-addr", addr, "-ca-cert", ca, "-client-cert", cert, "-client-key", key,
+		"-prompt", "over mTLS", "-width", "64", "-height", "64", "-out", path,
+	}
+	if err := run(ctx, args, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "completed: assets/") {
+		t.Fatalf("output lacks the result:\n%s", out.String())
+	}
+}
