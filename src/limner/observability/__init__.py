@@ -1,0 +1,1 @@
+"""Telemetry: Prometheus metrics (``metrics``) and OpenTelemetry tracing (``tracing``)."""
