@@ -21,6 +21,16 @@ default: the httpx API over aiohttp) or ``httpx`` (httpx's own transport).
 
 Profiling: set ``LIMNER_BENCH_PROFILE=/path/out.prof`` and the event-loop thread runs under
 cProfile; the stats are dumped there when the server stops.
+
+Tracing: ``LIMNER_BENCH_TRACING=1`` (``bench_generate.py --tracing``) turns OpenTelemetry
+traces on as in production (the same instrumentations, a ``BatchSpanProcessor``, the sampler
+of ``OTEL_TRACES_SAMPLER``), with one exporter of its own: it encodes each batch to OTLP
+protobuf as the OTLP exporter would, counts it and drops it. No collector is needed, and
+none is missing (an OTLP exporter aimed at a closed port would log errors and back off).
+
+Metrics: the server inherits the environment, and settings read ``LIMNER_*`` variables, so
+``LIMNER_METRICS__ADDRESS=127.0.0.1:0`` turns on the Prometheus endpoint (its address is
+printed on stderr) to measure what recording metrics costs.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from typing import Any
 
 from limner import logs
 from limner.app import App
+from limner.observability import tracing
 from limner.providers import Provider
 from limner.providers.offline_render import render_image
 from limner.testing.providers import InstantImageGenerator
@@ -86,6 +97,36 @@ def apply_experiments(names: list[str]) -> None:
         print(f"experiments on: {', '.join(names)}", file=sys.stderr, flush=True)
 
 
+class OtlpToNowhere:
+    """A span exporter that does the OTLP exporter's CPU work (encoding each batch to
+    protobuf) and drops the bytes instead of sending them."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        self.bytes = 0
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        self.bytes += len(encode_spans(spans).SerializeToString())
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def bench_tracing() -> OtlpToNowhere:
+    exporter = OtlpToNowhere()
+    tracing.setup(exporter)
+    print("tracing on (OTLP encoded, then dropped)", file=sys.stderr, flush=True)
+    return exporter
+
+
 def http_sections(args: argparse.Namespace) -> dict[str, Any]:
     """Settings for an ``openai`` provider at ``--http-base-url`` and one model on it."""
     provider = {
@@ -133,6 +174,7 @@ async def _serve(args: argparse.Namespace, image: bytes, data_dir: Path) -> None
             id="offline", kind="offline", images=InstantImageGenerator(image)
         )
     apply_experiments(args.experiments)
+    traced = bench_tracing() if os.environ.get("LIMNER_BENCH_TRACING") else None
     app = App(settings, providers=providers)
     port = await app.start()
     if app.http is not None:
@@ -142,6 +184,8 @@ async def _serve(args: argparse.Namespace, image: bytes, data_dir: Path) -> None
             file=sys.stderr,
             flush=True,
         )
+    if app.metrics.address:
+        print(f"metrics on http://{app.metrics.address}/metrics", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -149,6 +193,12 @@ async def _serve(args: argparse.Namespace, image: bytes, data_dir: Path) -> None
     print(f"PORT {port}", flush=True)
     await stop.wait()
     await app.stop(grace_s=1.0)
+    if traced is not None:
+        print(
+            f"traces: {traced.spans} spans exported as {traced.bytes / 1e6:.1f} MB of OTLP",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def main() -> None:

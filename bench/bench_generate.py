@@ -473,7 +473,9 @@ def print_report(results: dict[str, Any]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     line = "  ".join("-" * w for w in widths)
     print()
-    print(f"GenerateImage benchmark ({results['config']['database']})")
+    sampler = results["config"].get("tracing")
+    traced = f", traced: sampler {sampler}, OTLP-encoded" if sampler else ""
+    print(f"GenerateImage benchmark ({results['config']['database']}{traced})")
     print(line)
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print(line)
@@ -590,6 +592,13 @@ def profile_text(path: str, top: int) -> str:
 # -- main ----------------------------------------------------------------------------------
 
 
+def tracing_sampler() -> str:
+    """The sampler a --tracing server uses (always_on unless OTEL_TRACES_SAMPLER says)."""
+    sampler = os.environ.get("OTEL_TRACES_SAMPLER") or "always_on"
+    argument = os.environ.get("OTEL_TRACES_SAMPLER_ARG")
+    return f"{sampler} {argument}" if argument else sampler
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     database_url = args.database_url
     drop: str | None = None
@@ -605,6 +614,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "provider_slots": args.provider_slots,
             "database": "PostgreSQL" if database_url.startswith("postgresql") else "SQLite",
             "profiled": bool(args.profile),
+            "tracing": tracing_sampler() if args.tracing else "",
             "python": platform.python_version(),
             "grpcio": grpc.__version__,
             "cpus": os.cpu_count(),
@@ -616,6 +626,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if database_url:
                 argv += ["--database-url", database_url]
             env = {"LIMNER_BENCH_PROFILE": args.profile} if args.profile else {}
+            if args.tracing:
+                # Every call traced unless OTEL_TRACES_SAMPLER says otherwise (see
+                # bench/_server.py: spans are encoded to OTLP, then dropped).
+                env["LIMNER_BENCH_TRACING"] = "1"
+                if not os.environ.get("OTEL_TRACES_SAMPLER"):
+                    env["OTEL_TRACES_SAMPLER"] = "always_on"
             print("Limner server ...", file=sys.stderr, flush=True)
             server = ServerProcess("limner", argv, env)
             try:
@@ -713,6 +729,12 @@ def main() -> int:
         "functions (the figures of a profiled run are slower than normal)",
     )
     parser.add_argument("--profile-top", type=int, default=30)
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="the Limner server traces every call (OpenTelemetry; OTEL_TRACES_SAMPLER, "
+        "always_on unless set; spans are encoded to OTLP and dropped in-process)",
+    )
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--skip-limner", action="store_true")
     parser.add_argument("--bare-messages", type=int, default=0, help="default: as Limner sent")
