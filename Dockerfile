@@ -22,9 +22,11 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY scripts/install scripts/install
 COPY src src
-# Runtime dependencies only (no --dev): exactly what `make demo` installs.
-RUN scripts/install \
-    && find /app -name __pycache__ -prune -exec rm -rf {} +
+# Runtime dependencies only (no --dev), as `make demo` installs them, but not editable: the
+# package is copied into the virtualenv, so the runtime stage needs no source tree. The
+# bytecode pip compiled stays: without it every start compiles every module again (the
+# runtime never writes it), which made importing the server about 4x slower.
+RUN scripts/install --no-editable
 
 # --- runtime ---------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
@@ -37,9 +39,8 @@ RUN groupadd --system --gid 10001 limner \
     && useradd --system --uid 10001 --gid limner --no-create-home --home-dir /data limner \
     && mkdir /data \
     && chown limner:limner /data
-# The same path as in the build stage: the virtualenv's scripts and its editable install
-# refer to /app.
-COPY --from=build /app /app
+# Only the virtualenv, at the same path as in the build stage (its scripts refer to it).
+COPY --from=build /app/.venv /app/.venv
 COPY --from=probe /out/grpc-health-probe /usr/local/bin/grpc-health-probe
 WORKDIR /data
 VOLUME ["/data"]
@@ -47,7 +48,9 @@ EXPOSE 50051
 USER 10001:10001
 # Probes the gRPC health service on the port LIMNER_ADDRESS names. During a graceful stop
 # (SIGTERM) the server reports NOT_SERVING for LIMNER_SHUTDOWN__DRAIN_S before closing.
+# With LIMNER_TLS__CERT_FILE set the probe speaks TLS (on loopback it checks that the server
+# answers, not its certificate's name); under mTLS it presents LIMNER_CLIENT_CERT/_KEY.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["/bin/sh", "-c", "grpc-health-probe -addr \"127.0.0.1:${LIMNER_ADDRESS##*:}\" -connect-timeout 2s -rpc-timeout 2s || exit 1"]
+    CMD ["/bin/sh", "-c", "set -- -addr \"127.0.0.1:${LIMNER_ADDRESS##*:}\" -connect-timeout 2s -rpc-timeout 2s; if [ -n \"${LIMNER_TLS__CERT_FILE:-}\" ]; then set -- \"$@\" -tls -tls-no-verify; fi; if [ -n \"${LIMNER_CLIENT_CERT:-}\" ]; then set -- \"$@\" -tls-client-cert \"$LIMNER_CLIENT_CERT\" -tls-client-key \"$LIMNER_CLIENT_KEY\"; fi; grpc-health-probe \"$@\" || exit 1"]
 ENTRYPOINT ["limner"]
 CMD ["serve"]

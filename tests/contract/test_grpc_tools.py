@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from contract_harness import SERVICES, LimnerProcess, run, tool
+from contract_harness import ROOT, SERVICES, LimnerProcess, run, tool
 from google.protobuf.descriptor import Descriptor
 
 from limner.v1 import (
@@ -42,6 +42,9 @@ PROTO_MODULES = (
 
 # JobEvent fields outside its `event` oneof (grpcurl omits false and zero values)
 EVENT_FIELDS = ("job", "sequence", "time", "transient")
+
+# Health per dependency, and readiness (all of them)
+DEPENDENCIES = ("limner.database", "limner.assets", "limner.jobs", "limner.ready")
 
 # grpc-health-probe exit codes
 SERVING, CONNECTION_FAILED, UNHEALTHY = 0, 2, 4
@@ -93,6 +96,34 @@ def test_grpcurl_lists_the_services_through_reflection(limner_server: LimnerProc
     listed = set(result.stdout.split())
     assert set(SERVICES) <= listed, listed
     assert "grpc.health.v1.Health" in listed
+    assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= (
+        listed
+    )
+
+
+@pytest.mark.parametrize("protocol", ["grpc-v1", "grpc-v1alpha"])
+def test_buf_curl_lists_the_methods_over_each_reflection_protocol(
+    limner_server: LimnerProcess, protocol: str
+) -> None:
+    # grpcurl and buf curl try v1 first and fall back to v1alpha; here each is forced.
+    result = run(
+        [
+            str(ROOT / ".venv" / "bin" / "buf"),
+            "curl",
+            "--protocol",
+            "grpc",
+            "--http2-prior-knowledge",
+            "--reflect-protocol",
+            protocol,
+            "--list-methods",
+            f"http://{limner_server.address}",
+        ],
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
+    methods = set(result.stdout.split())
+    assert "limner.v1.ImageService/GenerateImage" in methods, result.stdout
+    assert "grpc.reflection.v1.ServerReflection/ServerReflectionInfo" in methods
 
 
 @pytest.mark.timeout(120)
@@ -146,7 +177,7 @@ def test_grpcurl_shows_a_rich_errors_details(limner_server: LimnerProcess) -> No
 def test_health_probe_reports_serving_for_the_server_and_each_service(
     limner_server: LimnerProcess,
 ) -> None:
-    for service in ("", *SERVICES):
+    for service in ("", *SERVICES, *DEPENDENCIES):
         code, output = probe(limner_server.address, service)
         assert (code, output) == (SERVING, "status: SERVING"), (service, code, output)
     code, output = probe(limner_server.address, "limner.v1.NoSuchService")
