@@ -10,6 +10,10 @@ warns about the first two before the call).
 Previews: a GPT image request for one image streams (``stream: true``, ``partial_images``)
 whenever the job wants a preview at call time (``progress.preview_wanted()``); each
 ``*.partial_image`` event becomes a step and, when the sink's throttle allows, a preview.
+
+The wire format itself (JSON generations, multipart edits, the partial-image stream, the
+``data[]`` answer and its errors) is ``ImagesEndpoint``, which the ``openai-compatible``
+kind (``providers/openai_compatible.py``) shares; what differs is which fields each sends.
 """
 
 from __future__ import annotations
@@ -96,10 +100,116 @@ def response_text(body: Any) -> str:
     return ""
 
 
+class ImagesEndpoint:
+    """The OpenAI Images API on the wire, for OpenAI and for servers that copy it:
+    ``{prefix}/images/generations`` (JSON) without input images, ``{prefix}/images/edits``
+    (multipart: one part per input image, named ``image_part``, then ``mask``) with them;
+    a streamed answer's partial images become steps and previews; ``data[]`` (base64 or
+    URLs) becomes images. What goes into ``fields`` is the caller's business."""
+
+    def __init__(self, http: ProviderHttp, provider_id: str, *, prefix: str = "/v1") -> None:
+        self.http = http
+        self.provider_id = provider_id
+        self.generations_path = f"{prefix}/images/generations"
+        self.edits_path = f"{prefix}/images/edits"
+
+    async def call(
+        self,
+        fields: dict[str, Any],
+        progress: ProgressSink,
+        *,
+        inputs: list[SourceImage] | tuple[SourceImage, ...] = (),
+        mask: SourceImage | None = None,
+        image_part: str = "image[]",
+        stream: bool = False,
+    ) -> list[GeneratedImage]:
+        """One request; ``stream`` adds ``stream: true`` and ``partial_images``. Raises
+        ``NoImageReturned`` for an answer without an image and ``ContentFiltered`` for
+        OpenAI's safety refusals."""
+        if stream:
+            fields = {**fields, "stream": True, "partial_images": PARTIAL_IMAGES}
+        try:
+            if inputs:
+                path = self.edits_path
+                kwargs = multipart(fields, inputs, mask, image_part)
+            else:
+                path, kwargs = self.generations_path, {"json": fields}
+            if stream:
+                return await self._stream(path, kwargs, progress)
+            body = await self.http.json("POST", path, on_retry=progress.retrying, **kwargs)
+        except ProviderRejected as error:
+            raise _filtered(error) from None
+        usage = image_usage(body.get("usage") if isinstance(body, dict) else None)
+        if usage is not None:
+            await progress.usage(usage)
+        images = images_from_data(
+            self.provider_id, body.get("data") if isinstance(body, dict) else None
+        )
+        if not images:
+            raise no_image(self.provider_id, response_text(body))
+        return images
+
+    async def _stream(
+        self, path: str, kwargs: dict[str, Any], progress: ProgressSink
+    ) -> list[GeneratedImage]:
+        total = PARTIAL_IMAGES + 1
+        images: list[GeneratedImage] = []
+        async for event in self.http.sse("POST", path, on_retry=progress.retrying, **kwargs):
+            if not event.data.strip():
+                continue
+            payload = sse_json(self.provider_id, event)
+            kind = str(payload.get("type") or event.event) if isinstance(payload, dict) else ""
+            if kind.endswith(".partial_image"):
+                index = payload.get("partial_image_index")
+                step = index + 1 if isinstance(index, int) else 1
+                await progress.step(step, total, message=f"partial image {step} of {total - 1}")
+                if progress.preview_wanted() and isinstance(payload.get("b64_json"), str):
+                    await progress.preview(
+                        decode_base64(self.provider_id, payload["b64_json"]), step
+                    )
+            elif kind.endswith(".completed"):
+                usage = image_usage(payload.get("usage"))
+                if usage is not None:
+                    await progress.usage(usage)
+                if isinstance(payload.get("b64_json"), str):
+                    images.append(
+                        GeneratedImage(data=decode_base64(self.provider_id, payload["b64_json"]))
+                    )
+                await progress.step(total, total, message="final image")
+            elif kind == "error" or (isinstance(payload, dict) and payload.get("error")):
+                raise stream_error(self.provider_id, payload.get("error", payload))
+        if not images:
+            raise Unavailable(
+                f"providers/{self.provider_id} ended the image stream without a final image",
+                reason="PROVIDER_BAD_RESPONSE",
+                metadata={"provider": self.provider_id},
+            )
+        return images
+
+
+def multipart(
+    fields: dict[str, Any],
+    inputs: list[SourceImage] | tuple[SourceImage, ...],
+    mask: SourceImage | None,
+    image_part: str,
+) -> dict[str, Any]:
+    """httpx ``data``/``files`` for an edit: fields as strings (booleans as ``true`` /
+    ``false``), one ``image_part`` file per input in order, then the mask."""
+    data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}
+    files = [
+        (image_part, (f"image{i}.{_EXTENSIONS.get(s.mime_type, 'png')}", s.data, s.mime_type))
+        for i, s in enumerate(inputs)
+    ]
+    if mask is not None:
+        files.append(("mask", ("mask.png", mask.data, mask.mime_type)))
+    return {"data": data, "files": files}
+
+
 class OpenAIImages:
     def __init__(self, http: ProviderHttp, provider_id: str) -> None:
         self.http = http
         self.provider_id = provider_id
+        self.endpoint = ImagesEndpoint(http, provider_id)
 
     async def generate(
         self, request: ProviderImageRequest, progress: ProgressSink
@@ -120,28 +230,15 @@ class OpenAIImages:
         if dalle:
             # GPT image models always answer in base64 and reject this field.
             fields["response_format"] = "b64_json"
-        stream = not dalle and request.image_count == 1 and progress.preview_wanted()
-        if stream:
-            fields |= {"stream": True, "partial_images": PARTIAL_IMAGES}
-        try:
-            if inputs:
-                path, kwargs = "/v1/images/edits", self._multipart(fields, inputs, request, dalle)
-            else:
-                path, kwargs = "/v1/images/generations", {"json": fields}
-            if stream:
-                return await self._stream(path, kwargs, progress)
-            body = await self.http.json("POST", path, on_retry=progress.retrying, **kwargs)
-        except ProviderRejected as error:
-            raise _filtered(error) from None
-        usage = image_usage(body.get("usage") if isinstance(body, dict) else None)
-        if usage is not None:
-            await progress.usage(usage)
-        images = images_from_data(
-            self.provider_id, body.get("data") if isinstance(body, dict) else None
+        return await self.endpoint.call(
+            fields,
+            progress,
+            inputs=inputs,
+            mask=request.mask,
+            # GPT image models take several images as repeated ``image[]`` parts; DALL·E 2 one.
+            image_part="image" if dalle else "image[]",
+            stream=not dalle and request.image_count == 1 and progress.preview_wanted(),
         )
-        if not images:
-            raise no_image(self.provider_id, response_text(body))
-        return images
 
     async def _inputs(
         self, request: ProviderImageRequest, progress: ProgressSink
@@ -180,61 +277,6 @@ class OpenAIImages:
                 "options.width",
             )
         return f"{width}x{height}"
-
-    @staticmethod
-    def _multipart(
-        fields: dict[str, Any],
-        inputs: list[SourceImage],
-        request: ProviderImageRequest,
-        dalle: bool,
-    ) -> dict[str, Any]:
-        data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}
-        # GPT image models take several images as repeated ``image[]`` parts; DALL·E 2 one.
-        name = "image" if dalle else "image[]"
-        files = [
-            (name, (f"image{i}.{_EXTENSIONS.get(s.mime_type, 'png')}", s.data, s.mime_type))
-            for i, s in enumerate(inputs)
-        ]
-        if request.mask is not None:
-            files.append(("mask", ("mask.png", request.mask.data, request.mask.mime_type)))
-        return {"data": data, "files": files}
-
-    async def _stream(
-        self, path: str, kwargs: dict[str, Any], progress: ProgressSink
-    ) -> list[GeneratedImage]:
-        total = PARTIAL_IMAGES + 1
-        images: list[GeneratedImage] = []
-        async for event in self.http.sse("POST", path, on_retry=progress.retrying, **kwargs):
-            if not event.data.strip():
-                continue
-            payload = sse_json(self.provider_id, event)
-            kind = str(payload.get("type") or event.event) if isinstance(payload, dict) else ""
-            if kind.endswith(".partial_image"):
-                index = payload.get("partial_image_index")
-                step = index + 1 if isinstance(index, int) else 1
-                await progress.step(step, total, message=f"partial image {step} of {total - 1}")
-                if progress.preview_wanted() and isinstance(payload.get("b64_json"), str):
-                    await progress.preview(
-                        decode_base64(self.provider_id, payload["b64_json"]), step
-                    )
-            elif kind.endswith(".completed"):
-                usage = image_usage(payload.get("usage"))
-                if usage is not None:
-                    await progress.usage(usage)
-                if isinstance(payload.get("b64_json"), str):
-                    images.append(
-                        GeneratedImage(data=decode_base64(self.provider_id, payload["b64_json"]))
-                    )
-                await progress.step(total, total, message="final image")
-            elif kind == "error" or (isinstance(payload, dict) and payload.get("error")):
-                raise stream_error(self.provider_id, payload.get("error", payload))
-        if not images:
-            raise Unavailable(
-                f"providers/{self.provider_id} ended the image stream without a final image",
-                reason="PROVIDER_BAD_RESPONSE",
-                metadata={"provider": self.provider_id},
-            )
-        return images
 
 
 def _filtered(error: ProviderRejected) -> ProviderRejected | ContentFiltered:

@@ -1,8 +1,8 @@
 """OpenAI-compatible chat completions as a writer (text + images in, text out).
 
 ``OpenAIChatWriter`` is shared by every provider that speaks ``/chat/completions``: OpenAI,
-xAI, NanoGPT, OpenRouter, and (through ``create``, kind ``openai-compatible``) any
-OpenAI-compatible base URL such as a local llama.cpp / vLLM / LM Studio server.
+xAI, NanoGPT, OpenRouter, and (kind ``openai-compatible``, ``providers/openai_compatible.py``)
+any OpenAI-compatible base URL such as a local llama.cpp / vLLM / LM Studio server.
 
 It always streams (``stream: true``) so text deltas reach the job as they arrive. A server
 that ignores ``stream`` and answers with one JSON completion is handled too. Images a chat
@@ -13,7 +13,7 @@ parsed by ``chat_images``, which the OpenRouter image adapter uses as well.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,16 +25,12 @@ from limner.errors import ContentFiltered, LimnerError, ModelNotConfigured, Unav
 from limner.providers.base import (
     OnDelta,
     OnRetry,
-    Provider,
     WriterMessage,
     WriterOutput,
     WriterRequest,
 )
 from limner.providers.http import ProviderHttp, parse_json, scrub, sse_json, transport_error
 from limner.providers.results import data_url, image_from_reference
-
-if TYPE_CHECKING:
-    from limner.providers import ProviderContext
 
 # Extra top-level body fields a provider adds (OpenRouter ``modalities``, ...).
 ExtraBody = Callable[[WriterRequest], dict[str, Any]]
@@ -241,28 +237,20 @@ class OpenAIChatWriter:
         return result.output()
 
 
+# Endpoint paths an operator may paste into a compatible server's base URL.
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/images/generations", "/images/edits")
+
+
 def compatible_base_url(base_url: str) -> str:
-    """A compatible server's base: ``…/chat/completions`` stripped; a bare host gets
-    ``/v1`` (the path every compatible server uses), other paths are kept as given."""
+    """A compatible server's base: a pasted endpoint path (``…/chat/completions``,
+    ``…/images/generations``, ``…/images/edits``) stripped; a bare host gets ``/v1`` (the
+    path every compatible server uses), other paths are kept as given."""
     url = base_url.strip().rstrip("/")
-    url = url.removesuffix("/chat/completions").rstrip("/")
+    for suffix in _ENDPOINT_SUFFIXES:
+        url = url.removesuffix(suffix).rstrip("/")
     if url and not urlsplit(url).path.strip("/"):
         url += "/v1"
     return url
-
-
-def create(context: ProviderContext) -> Provider:
-    """Kind ``openai-compatible``: a writer only, against ``base_url`` (required; the
-    writer refuses to run without one). The key, when set, is sent as a Bearer token."""
-    key = context.api_key()
-    http = context.http(
-        default_base_url="",
-        auth_headers={"Authorization": f"Bearer {key}"} if key else None,
-    )
-    http.base_url = compatible_base_url(http.base_url) if http.base_url else ""
-    return Provider(
-        id=context.id, kind="openai-compatible", writer=OpenAIChatWriter(http, context.id)
-    )
 
 
 __all__ = [
@@ -271,7 +259,6 @@ __all__ = [
     "chat_images",
     "chat_usage",
     "compatible_base_url",
-    "create",
     "message_content",
     "stream_error",
 ]

@@ -4,6 +4,7 @@ Chat Completions (streamed SSE chunks or one JSON completion).
 It is written to be subclassed: xAI and NanoGPT speak close relatives of this protocol, so
 paths, the default result format, the usage block, the "filtered" answer and the way an
 edit request is parsed are all hooks (``XaiFake`` and ``NanoGptFake`` override them).
+``OpenAICompatibleFake`` is a self-hosted server that copies the Images API.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -157,10 +159,18 @@ class OpenAIFake(FakeProvider):
     def streams(self, fields: dict[str, Any]) -> bool:
         return str(fields.get("stream", "")).lower() == "true"
 
+    def denied(self, recorded: RecordedRequest) -> web.StreamResponse | None:
+        """An answer refusing the request's credentials, or ``None`` (this fake checks
+        none)."""
+        return None
+
     # -- images ------------------------------------------------------------------------
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
+        denied = self.denied(recorded)
+        if denied is not None:
+            return denied
         armed = self.next_fault()
         await self.delay(armed)
         fields = self.fields(recorded)
@@ -315,8 +325,58 @@ class OpenAIFake(FakeProvider):
         return web.json_response({"object": "list", "data": self.models})
 
 
+class OpenAICompatibleFake(OpenAIFake):
+    """A self-hosted server that copies the OpenAI Images API under ``/v1`` (vLLM-Omni,
+    LocalAI, a NIM). Unlike OpenAI it refuses (HTTP 400, ``Unknown parameter``) any body
+    field it was not built to ``accept``, as vLLM-Omni and Dynamo do; takes edit images as
+    ``image_part`` parts; answers in ``b64_json`` unless asked for ``url`` (or built with
+    ``default_format="url"``, as LocalAI answers); reports no usage; takes ``stream`` and
+    streams partial images only when built with ``streaming=True``; and, built with
+    ``auth=(header, value)``, answers image requests without that exact header with 401.
+    Faults are armed as on ``OpenAIFake``."""
+
+    name = "openai-compatible"
+
+    def __init__(
+        self,
+        *,
+        accepts: Iterable[str] = ("n", "size", "response_format"),
+        default_format: str = "b64_json",
+        image_part: str = "image",
+        streaming: bool = False,
+        auth: tuple[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.accepts = frozenset(accepts)
+        self.default_format = default_format
+        self.image_part = image_part
+        self.streaming = streaming
+        self.auth = auth
+
+    def denied(self, recorded: RecordedRequest) -> web.StreamResponse | None:
+        if self.auth is None:
+            return None
+        header, value = self.auth
+        if recorded.headers.get(header.lower()) != value:
+            return self.error(401, "invalid api key")
+        return None
+
+    def wants_url(self, fields: dict[str, Any]) -> bool:
+        return str(fields.get("response_format", self.default_format)) == "url"
+
+    def usage_block(self, fields: dict[str, Any], count: int) -> dict[str, Any] | None:
+        return None
+
+    def unsupported(self, fields: dict[str, Any]) -> str:
+        known = {"model", "prompt", "mask", self.image_part, *self.accepts}
+        if self.streaming:
+            known |= {"stream", "partial_images"}
+        return next((name for name in fields if name not in known), "")
+
+
 def _is(armed: _Armed | None, fault: Fault) -> bool:
     return armed is not None and armed.fault is fault
 
 
-__all__ = ["OpenAIFake"]
+__all__ = ["OpenAICompatibleFake", "OpenAIFake"]
