@@ -103,31 +103,79 @@ class UrlFetcher:
     async def _check(self, url: str, trusted: frozenset[str]) -> str | None:
         """Refuses a URL Limner must not fetch; returns the public address to connect to
         (``None`` for a host the operator trusts, which is fetched by name)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise DownloadRefused(f"only http(s) image URLs are downloaded, not {parts.scheme!r}")
-        host = parts.hostname.lower()
-        if host in trusted:
-            return None
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host,
-                parts.port or (443 if parts.scheme == "https" else 80),
-                type=socket.SOCK_STREAM,
-            )
-        except OSError:
-            raise Unavailable(
-                f"the image host {host} does not resolve", reason="DOWNLOAD_FAILED"
+            return await checked_address(url, trusted=trusted)
+        except UnsupportedUrl as refused:
+            raise DownloadRefused(
+                f"only http(s) image URLs are downloaded, not {refused.scheme!r}"
             ) from None
+        except HostUnresolved as unresolved:
+            raise Unavailable(
+                f"the image host {unresolved.host} does not resolve", reason="DOWNLOAD_FAILED"
+            ) from None
+        except PrivateAddress as private:
+            raise DownloadRefused(
+                f"refusing to download from {private.host}: it resolves to a non-public "
+                f"address ({private.address}); configure the provider on that host to allow it",
+                metadata={"host": private.host},
+            ) from None
+
+
+class UnsupportedUrl(Exception):
+    """Not an http(s) URL with a host."""
+
+    def __init__(self, scheme: str) -> None:
+        super().__init__(f"not an http(s) URL: {scheme!r}")
+        self.scheme = scheme
+
+
+class HostUnresolved(Exception):
+    def __init__(self, host: str) -> None:
+        super().__init__(f"{host} does not resolve")
+        self.host = host
+
+
+class PrivateAddress(Exception):
+    """The host resolves to an address that is not public (loopback, private, link-local,
+    reserved...)."""
+
+    def __init__(self, host: str, address: str) -> None:
+        super().__init__(f"{host} resolves to a non-public address ({address})")
+        self.host = host
+        self.address = address
+
+
+async def checked_address(
+    url: str, *, trusted: frozenset[str] = frozenset(), allow_private: bool = False
+) -> str | None:
+    """The address to connect to for ``url``, checked: only http(s), and every address the
+    host resolves to must be public unless ``allow_private`` (``None`` for a host in
+    ``trusted``, which is connected to by name). Connect to the answer with :func:`pinned`,
+    so a second lookup cannot rebind the name. Raises ``UnsupportedUrl``,
+    ``HostUnresolved`` or ``PrivateAddress``; callers turn them into their own errors (the
+    downloader above, webhook targets in ``limner.features.webhooks``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsupportedUrl(parts.scheme)
+    host = parts.hostname.lower()
+    if host in trusted:
+        return None
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host,
+            parts.port or (443 if parts.scheme == "https" else 80),
+            type=socket.SOCK_STREAM,
+        )
+    except (OSError, ValueError):  # ValueError: a port out of range
+        raise HostUnresolved(host) from None
+    if not infos:
+        raise HostUnresolved(host)
+    if not allow_private:
         for info in infos:
             address = ipaddress.ip_address(info[4][0])
             if not address.is_global:
-                raise DownloadRefused(
-                    f"refusing to download from {host}: it resolves to a non-public address "
-                    f"({address}); configure the provider on that host to allow it",
-                    metadata={"host": host},
-                )
-        return str(infos[0][4][0])
+                raise PrivateAddress(host, str(address))
+    return str(infos[0][4][0])
 
 
 def pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, str]]:

@@ -107,16 +107,18 @@ class RemoveReferenceImageResponse(_message.Message):
     def __init__(self, subject: _Optional[_Union[_design_reference_pb2.Subject, _Mapping]] = ...) -> None: ...
 
 class DraftDesignNotesRequest(_message.Message):
-    __slots__ = ("subject", "model", "save_on_completion", "request_id")
+    __slots__ = ("subject", "model", "save_on_completion", "request_id", "webhook")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SAVE_ON_COMPLETION_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     subject: str
     model: str
     save_on_completion: bool
     request_id: str
-    def __init__(self, subject: _Optional[str] = ..., model: _Optional[str] = ..., save_on_completion: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    webhook: _job_pb2.JobWebhook
+    def __init__(self, subject: _Optional[str] = ..., model: _Optional[str] = ..., save_on_completion: _Optional[bool] = ..., request_id: _Optional[str] = ..., webhook: _Optional[_Union[_job_pb2.JobWebhook, _Mapping]] = ...) -> None: ...
 
 class DraftDesignNotesResponse(_message.Message):
     __slots__ = ("event",)

@@ -32,18 +32,20 @@ class ImageOptions(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., aspect_ratio: _Optional[str] = ..., seed: _Optional[int] = ..., negative_prompt: _Optional[str] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., sampler: _Optional[str] = ..., image_count: _Optional[int] = ...) -> None: ...
 
 class GenerateImageRequest(_message.Message):
-    __slots__ = ("prompt", "model", "options", "reference_assets", "request_id")
+    __slots__ = ("prompt", "model", "options", "reference_assets", "request_id", "webhook")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_ASSETS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     model: str
     options: ImageOptions
     reference_assets: _containers.RepeatedScalarFieldContainer[str]
     request_id: str
-    def __init__(self, prompt: _Optional[str] = ..., model: _Optional[str] = ..., options: _Optional[_Union[ImageOptions, _Mapping]] = ..., reference_assets: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    webhook: _job_pb2.JobWebhook
+    def __init__(self, prompt: _Optional[str] = ..., model: _Optional[str] = ..., options: _Optional[_Union[ImageOptions, _Mapping]] = ..., reference_assets: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., webhook: _Optional[_Union[_job_pb2.JobWebhook, _Mapping]] = ...) -> None: ...
 
 class GenerateImageResponse(_message.Message):
     __slots__ = ("event",)
@@ -52,7 +54,7 @@ class GenerateImageResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[_job_pb2.JobEvent, _Mapping]] = ...) -> None: ...
 
 class EditImageRequest(_message.Message):
-    __slots__ = ("source_asset", "prompt", "model", "mask_asset", "strength", "options", "reference_assets", "request_id")
+    __slots__ = ("source_asset", "prompt", "model", "mask_asset", "strength", "options", "reference_assets", "request_id", "webhook")
     SOURCE_ASSET_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +63,7 @@ class EditImageRequest(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_ASSETS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     source_asset: str
     prompt: str
     model: str
@@ -69,7 +72,8 @@ class EditImageRequest(_message.Message):
     options: ImageOptions
     reference_assets: _containers.RepeatedScalarFieldContainer[str]
     request_id: str
-    def __init__(self, source_asset: _Optional[str] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., mask_asset: _Optional[str] = ..., strength: _Optional[float] = ..., options: _Optional[_Union[ImageOptions, _Mapping]] = ..., reference_assets: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    webhook: _job_pb2.JobWebhook
+    def __init__(self, source_asset: _Optional[str] = ..., prompt: _Optional[str] = ..., model: _Optional[str] = ..., mask_asset: _Optional[str] = ..., strength: _Optional[float] = ..., options: _Optional[_Union[ImageOptions, _Mapping]] = ..., reference_assets: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., webhook: _Optional[_Union[_job_pb2.JobWebhook, _Mapping]] = ...) -> None: ...
 
 class EditImageResponse(_message.Message):
     __slots__ = ("event",)
@@ -78,18 +82,20 @@ class EditImageResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[_job_pb2.JobEvent, _Mapping]] = ...) -> None: ...
 
 class GenerateAvatarRequest(_message.Message):
-    __slots__ = ("subject", "request", "model", "options", "request_id")
+    __slots__ = ("subject", "request", "model", "options", "request_id", "webhook")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     subject: str
     request: str
     model: str
     options: ImageOptions
     request_id: str
-    def __init__(self, subject: _Optional[str] = ..., request: _Optional[str] = ..., model: _Optional[str] = ..., options: _Optional[_Union[ImageOptions, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    webhook: _job_pb2.JobWebhook
+    def __init__(self, subject: _Optional[str] = ..., request: _Optional[str] = ..., model: _Optional[str] = ..., options: _Optional[_Union[ImageOptions, _Mapping]] = ..., request_id: _Optional[str] = ..., webhook: _Optional[_Union[_job_pb2.JobWebhook, _Mapping]] = ...) -> None: ...
 
 class GenerateAvatarResponse(_message.Message):
     __slots__ = ("event",)
@@ -98,20 +104,22 @@ class GenerateAvatarResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[_job_pb2.JobEvent, _Mapping]] = ...) -> None: ...
 
 class EditAvatarRequest(_message.Message):
-    __slots__ = ("subject", "edit_request", "source_asset", "model", "options", "request_id")
+    __slots__ = ("subject", "edit_request", "source_asset", "model", "options", "request_id", "webhook")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     EDIT_REQUEST_FIELD_NUMBER: _ClassVar[int]
     SOURCE_ASSET_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     subject: str
     edit_request: str
     source_asset: str
     model: str
     options: ImageOptions
     request_id: str
-    def __init__(self, subject: _Optional[str] = ..., edit_request: _Optional[str] = ..., source_asset: _Optional[str] = ..., model: _Optional[str] = ..., options: _Optional[_Union[ImageOptions, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    webhook: _job_pb2.JobWebhook
+    def __init__(self, subject: _Optional[str] = ..., edit_request: _Optional[str] = ..., source_asset: _Optional[str] = ..., model: _Optional[str] = ..., options: _Optional[_Union[ImageOptions, _Mapping]] = ..., request_id: _Optional[str] = ..., webhook: _Optional[_Union[_job_pb2.JobWebhook, _Mapping]] = ...) -> None: ...
 
 class EditAvatarResponse(_message.Message):
     __slots__ = ("event",)

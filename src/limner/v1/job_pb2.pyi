@@ -44,6 +44,22 @@ class JobStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STAGE_GENERATING: _ClassVar[JobStage]
     JOB_STAGE_DOWNLOADING: _ClassVar[JobStage]
     JOB_STAGE_STORING: _ClassVar[JobStage]
+
+class WebhookEvent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEBHOOK_EVENT_UNSPECIFIED: _ClassVar[WebhookEvent]
+    WEBHOOK_EVENT_COMPLETED: _ClassVar[WebhookEvent]
+    WEBHOOK_EVENT_FAILED: _ClassVar[WebhookEvent]
+    WEBHOOK_EVENT_CANCELLED: _ClassVar[WebhookEvent]
+    WEBHOOK_EVENT_AWAITING_APPROVAL: _ClassVar[WebhookEvent]
+    WEBHOOK_EVENT_PROGRESS: _ClassVar[WebhookEvent]
+
+class WebhookDeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEBHOOK_DELIVERY_STATE_UNSPECIFIED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_PENDING: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_DELIVERED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_FAILED: _ClassVar[WebhookDeliveryState]
 JOB_KIND_UNSPECIFIED: JobKind
 JOB_KIND_IMAGE_GENERATION: JobKind
 JOB_KIND_IMAGE_EDIT: JobKind
@@ -66,9 +82,19 @@ JOB_STAGE_AWAITING_APPROVAL: JobStage
 JOB_STAGE_GENERATING: JobStage
 JOB_STAGE_DOWNLOADING: JobStage
 JOB_STAGE_STORING: JobStage
+WEBHOOK_EVENT_UNSPECIFIED: WebhookEvent
+WEBHOOK_EVENT_COMPLETED: WebhookEvent
+WEBHOOK_EVENT_FAILED: WebhookEvent
+WEBHOOK_EVENT_CANCELLED: WebhookEvent
+WEBHOOK_EVENT_AWAITING_APPROVAL: WebhookEvent
+WEBHOOK_EVENT_PROGRESS: WebhookEvent
+WEBHOOK_DELIVERY_STATE_UNSPECIFIED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_PENDING: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_DELIVERED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_FAILED: WebhookDeliveryState
 
 class Job(_message.Message):
-    __slots__ = ("name", "kind", "state", "progress", "model", "prompt", "create_time", "update_time", "start_time", "end_time", "result", "error", "warnings", "last_sequence", "attempt", "target", "usage")
+    __slots__ = ("name", "kind", "state", "progress", "model", "prompt", "create_time", "update_time", "start_time", "end_time", "result", "error", "warnings", "last_sequence", "attempt", "target", "usage", "webhook")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +112,7 @@ class Job(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: JobKind
     state: JobState
@@ -103,7 +130,8 @@ class Job(_message.Message):
     attempt: int
     target: str
     usage: JobUsage
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., model: _Optional[str] = ..., prompt: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ..., last_sequence: _Optional[int] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ..., usage: _Optional[_Union[JobUsage, _Mapping]] = ...) -> None: ...
+    webhook: JobWebhook
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., model: _Optional[str] = ..., prompt: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ..., last_sequence: _Optional[int] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ..., usage: _Optional[_Union[JobUsage, _Mapping]] = ..., webhook: _Optional[_Union[JobWebhook, _Mapping]] = ...) -> None: ...
 
 class JobUsage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "total_tokens", "cost_usd", "provider_calls")
@@ -238,3 +266,41 @@ class JobHeartbeat(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     state: JobState
     def __init__(self, state: _Optional[_Union[JobState, str]] = ...) -> None: ...
+
+class JobWebhook(_message.Message):
+    __slots__ = ("url", "events")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[WebhookEvent]
+    def __init__(self, url: _Optional[str] = ..., events: _Optional[_Iterable[_Union[WebhookEvent, str]]] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("id", "job", "sequence", "event", "url", "state", "attempts", "create_time", "last_attempt_time", "next_attempt_time", "last_status_code", "last_error", "body")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    job: str
+    sequence: int
+    event: WebhookEvent
+    url: str
+    state: WebhookDeliveryState
+    attempts: int
+    create_time: _timestamp_pb2.Timestamp
+    last_attempt_time: _timestamp_pb2.Timestamp
+    next_attempt_time: _timestamp_pb2.Timestamp
+    last_status_code: int
+    last_error: str
+    body: str
+    def __init__(self, id: _Optional[str] = ..., job: _Optional[str] = ..., sequence: _Optional[int] = ..., event: _Optional[_Union[WebhookEvent, str]] = ..., url: _Optional[str] = ..., state: _Optional[_Union[WebhookDeliveryState, str]] = ..., attempts: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ..., body: _Optional[str] = ...) -> None: ...

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from limner.v1 import job_pb2 as limner_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1blimner/v1/job_service.proto\x12\tlimner.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x13limner/v1/job.proto\")\n\rGetJobRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"2\n\x0eGetJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x0e.limner.v1.JobR\x03job\"\xa4\x01\n\x0fListJobsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12+\n\x06states\x18\x03 \x03(\x0e\x32\x13.limner.v1.JobStateR\x06states\x12(\n\x05kinds\x18\x04 \x03(\x0e\x32\x12.limner.v1.JobKindR\x05kinds\"^\n\x10ListJobsResponse\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x0e.limner.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"R\n\x0fWatchJobRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12%\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03R\rafterSequence\"=\n\x10WatchJobResponse\x12)\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.limner.v1.JobEventR\x05\x65vent\",\n\x10\x43\x61ncelJobRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"5\n\x11\x43\x61ncelJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x0e.limner.v1.JobR\x03job2\x9f\x02\n\nJobService\x12=\n\x06GetJob\x12\x18.limner.v1.GetJobRequest\x1a\x19.limner.v1.GetJobResponse\x12\x43\n\x08ListJobs\x12\x1a.limner.v1.ListJobsRequest\x1a\x1b.limner.v1.ListJobsResponse\x12\x45\n\x08WatchJob\x12\x1a.limner.v1.WatchJobRequest\x1a\x1b.limner.v1.WatchJobResponse0\x01\x12\x46\n\tCancelJob\x12\x1b.limner.v1.CancelJobRequest\x1a\x1c.limner.v1.CancelJobResponseB@Z>github.com/limner-dev/limner/clients/go/gen/limner/v1;limnerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1blimner/v1/job_service.proto\x12\tlimner.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x13limner/v1/job.proto\")\n\rGetJobRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"2\n\x0eGetJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x0e.limner.v1.JobR\x03job\"\xa4\x01\n\x0fListJobsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12+\n\x06states\x18\x03 \x03(\x0e\x32\x13.limner.v1.JobStateR\x06states\x12(\n\x05kinds\x18\x04 \x03(\x0e\x32\x12.limner.v1.JobKindR\x05kinds\"^\n\x10ListJobsResponse\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x0e.limner.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"R\n\x0fWatchJobRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12%\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03R\rafterSequence\"=\n\x10WatchJobResponse\x12)\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.limner.v1.JobEventR\x05\x65vent\",\n\x10\x43\x61ncelJobRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"5\n\x11\x43\x61ncelJobResponse\x12 \n\x03job\x18\x01 \x01(\x0b\x32\x0e.limner.v1.JobR\x03job\"x\n\x1cListWebhookDeliveriesRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x92\x01\n\x1dListWebhookDeliveriesResponse\x12I\n\x12webhook_deliveries\x18\x01 \x03(\x0b\x32\x1a.limner.v1.WebhookDeliveryR\x11webhookDeliveries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8b\x03\n\nJobService\x12=\n\x06GetJob\x12\x18.limner.v1.GetJobRequest\x1a\x19.limner.v1.GetJobResponse\x12\x43\n\x08ListJobs\x12\x1a.limner.v1.ListJobsRequest\x1a\x1b.limner.v1.ListJobsResponse\x12\x45\n\x08WatchJob\x12\x1a.limner.v1.WatchJobRequest\x1a\x1b.limner.v1.WatchJobResponse0\x01\x12\x46\n\tCancelJob\x12\x1b.limner.v1.CancelJobRequest\x1a\x1c.limner.v1.CancelJobResponse\x12j\n\x15ListWebhookDeliveries\x12\'.limner.v1.ListWebhookDeliveriesRequest\x1a(.limner.v1.ListWebhookDeliveriesResponseB@Z>github.com/limner-dev/limner/clients/go/gen/limner/v1;limnerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_CANCELJOBREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_CANCELJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
   _globals['_GETJOBREQUEST']._serialized_start=96
   _globals['_GETJOBREQUEST']._serialized_end=137
   _globals['_GETJOBRESPONSE']._serialized_start=139
@@ -56,6 +58,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CANCELJOBREQUEST']._serialized_end=645
   _globals['_CANCELJOBRESPONSE']._serialized_start=647
   _globals['_CANCELJOBRESPONSE']._serialized_end=700
-  _globals['_JOBSERVICE']._serialized_start=703
-  _globals['_JOBSERVICE']._serialized_end=990
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=702
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=822
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=825
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=971
+  _globals['_JOBSERVICE']._serialized_start=974
+  _globals['_JOBSERVICE']._serialized_end=1369
 # @@protoc_insertion_point(module_scope)

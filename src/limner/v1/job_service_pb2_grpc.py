@@ -56,6 +56,11 @@ class JobServiceStub:
                 request_serializer=limner_dot_v1_dot_job__service__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=limner_dot_v1_dot_job__service__pb2.CancelJobResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/limner.v1.JobService/ListWebhookDeliveries',
+                request_serializer=limner_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=limner_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -94,6 +99,14 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookDeliveries(self, request, context):
+        """Lists the webhook deliveries of a job's events, oldest first: what was posted where,
+        the attempts so far, and whether it arrived. Empty for a job without a webhook.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -116,6 +129,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=limner_dot_v1_dot_job__service__pb2.CancelJobRequest.FromString,
                     response_serializer=limner_dot_v1_dot_job__service__pb2.CancelJobResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=limner_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=limner_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +246,33 @@ class JobService:
             '/limner.v1.JobService/CancelJob',
             limner_dot_v1_dot_job__service__pb2.CancelJobRequest.SerializeToString,
             limner_dot_v1_dot_job__service__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/limner.v1.JobService/ListWebhookDeliveries',
+            limner_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            limner_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,10 @@ class JobServiceStub:
     """Cancels a queued or running job. The provider call in flight is interrupted. Cancelling
     a job that already ended is a FAILED_PRECONDITION error.
     """
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.ListWebhookDeliveriesRequest, _job_service_pb2.ListWebhookDeliveriesResponse]
+    """Lists the webhook deliveries of a job's events, oldest first: what was posted where,
+    the attempts so far, and whether it arrived. Empty for a job without a webhook.
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -68,6 +72,10 @@ class JobServiceAsyncStub(JobServiceStub):
     CancelJob: _aio.UnaryUnaryMultiCallable[_job_service_pb2.CancelJobRequest, _job_service_pb2.CancelJobResponse]  # type: ignore[assignment]
     """Cancels a queued or running job. The provider call in flight is interrupted. Cancelling
     a job that already ended is a FAILED_PRECONDITION error.
+    """
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_job_service_pb2.ListWebhookDeliveriesRequest, _job_service_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """Lists the webhook deliveries of a job's events, oldest first: what was posted where,
+    the attempts so far, and whether it arrived. Empty for a job without a webhook.
     """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -110,6 +118,16 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_job_service_pb2.CancelJobResponse, _abc.Awaitable[_job_service_pb2.CancelJobResponse]]:
         """Cancels a queued or running job. The provider call in flight is interrupted. Cancelling
         a job that already ended is a FAILED_PRECONDITION error.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _job_service_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_service_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_job_service_pb2.ListWebhookDeliveriesResponse]]:
+        """Lists the webhook deliveries of a job's events, oldest first: what was posted where,
+        the attempts so far, and whether it arrived. Empty for a job without a webhook.
         """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

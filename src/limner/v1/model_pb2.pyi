@@ -3,6 +3,7 @@ import datetime
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from limner.v1 import job_pb2 as _job_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -146,7 +147,7 @@ class Provider(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., base_url: _Optional[str] = ..., has_api_key: _Optional[bool] = ..., max_concurrent_jobs: _Optional[int] = ..., available: _Optional[bool] = ...) -> None: ...
 
 class ImageSettings(_message.Message):
-    __slots__ = ("name", "image_model", "avatar_model", "scene_image_model", "scene_writer_model", "scene_mode", "context_window_size", "update_time")
+    __slots__ = ("name", "image_model", "avatar_model", "scene_image_model", "scene_writer_model", "scene_mode", "context_window_size", "update_time", "default_webhook")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_MODEL_FIELD_NUMBER: _ClassVar[int]
     AVATAR_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +156,7 @@ class ImageSettings(_message.Message):
     SCENE_MODE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_WINDOW_SIZE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     name: str
     image_model: str
     avatar_model: str
@@ -163,7 +165,8 @@ class ImageSettings(_message.Message):
     scene_mode: SceneMode
     context_window_size: int
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., image_model: _Optional[str] = ..., avatar_model: _Optional[str] = ..., scene_image_model: _Optional[str] = ..., scene_writer_model: _Optional[str] = ..., scene_mode: _Optional[_Union[SceneMode, str]] = ..., context_window_size: _Optional[int] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    default_webhook: _job_pb2.JobWebhook
+    def __init__(self, name: _Optional[str] = ..., image_model: _Optional[str] = ..., avatar_model: _Optional[str] = ..., scene_image_model: _Optional[str] = ..., scene_writer_model: _Optional[str] = ..., scene_mode: _Optional[_Union[SceneMode, str]] = ..., context_window_size: _Optional[int] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., default_webhook: _Optional[_Union[_job_pb2.JobWebhook, _Mapping]] = ...) -> None: ...
 
 class FeatureCheck(_message.Message):
     __slots__ = ("feature", "ready", "model", "missing_capabilities", "message", "qualifying_models", "warnings")

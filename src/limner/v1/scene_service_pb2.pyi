@@ -111,16 +111,18 @@ class ListMessagesResponse(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[_scene_pb2.Message, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GenerateSceneRequest(_message.Message):
-    __slots__ = ("message", "prompt", "mode", "request_id")
+    __slots__ = ("message", "prompt", "mode", "request_id", "webhook")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     message: str
     prompt: str
     mode: _model_pb2.SceneMode
     request_id: str
-    def __init__(self, message: _Optional[str] = ..., prompt: _Optional[str] = ..., mode: _Optional[_Union[_model_pb2.SceneMode, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    webhook: _job_pb2.JobWebhook
+    def __init__(self, message: _Optional[str] = ..., prompt: _Optional[str] = ..., mode: _Optional[_Union[_model_pb2.SceneMode, str]] = ..., request_id: _Optional[str] = ..., webhook: _Optional[_Union[_job_pb2.JobWebhook, _Mapping]] = ...) -> None: ...
 
 class GenerateSceneResponse(_message.Message):
     __slots__ = ("event",)

@@ -733,7 +733,10 @@ type DraftDesignNotesRequest struct {
 	// Save the drafted notes on the subject when the job succeeds.
 	SaveOnCompletion bool `protobuf:"varint,3,opt,name=save_on_completion,json=saveOnCompletion,proto3" json:"save_on_completion,omitempty"`
 	// Idempotency key; see GenerateImageRequest.request_id.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Where to post this job's events. Unset uses the workspace's default webhook
+	// (ImageSettings.default_webhook), if any.
+	Webhook       *JobWebhook `protobuf:"bytes,5,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -794,6 +797,13 @@ func (x *DraftDesignNotesRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *DraftDesignNotesRequest) GetWebhook() *JobWebhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
 }
 
 // One message of a DesignReferenceService.DraftDesignNotes stream.
@@ -883,13 +893,14 @@ const file_limner_v1_design_reference_service_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\asubject\x12\x1a\n" +
 	"\x05asset\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05asset\"L\n" +
 	"\x1cRemoveReferenceImageResponse\x12,\n" +
-	"\asubject\x18\x01 \x01(\v2\x12.limner.v1.SubjectR\asubject\"\x9c\x01\n" +
+	"\asubject\x18\x01 \x01(\v2\x12.limner.v1.SubjectR\asubject\"\xcd\x01\n" +
 	"\x17DraftDesignNotesRequest\x12\x1e\n" +
 	"\asubject\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\asubject\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12,\n" +
 	"\x12save_on_completion\x18\x03 \x01(\bR\x10saveOnCompletion\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"E\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12/\n" +
+	"\awebhook\x18\x05 \x01(\v2\x15.limner.v1.JobWebhookR\awebhook\"E\n" +
 	"\x18DraftDesignNotesResponse\x12)\n" +
 	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event2\xd8\x05\n" +
 	"\x16DesignReferenceService\x12R\n" +
@@ -936,7 +947,8 @@ var file_limner_v1_design_reference_service_proto_goTypes = []any{
 	(*Subject)(nil),                      // 16: limner.v1.Subject
 	(SubjectKind)(0),                     // 17: limner.v1.SubjectKind
 	(*fieldmaskpb.FieldMask)(nil),        // 18: google.protobuf.FieldMask
-	(*JobEvent)(nil),                     // 19: limner.v1.JobEvent
+	(*JobWebhook)(nil),                   // 19: limner.v1.JobWebhook
+	(*JobEvent)(nil),                     // 20: limner.v1.JobEvent
 }
 var file_limner_v1_design_reference_service_proto_depIdxs = []int32{
 	16, // 0: limner.v1.CreateSubjectRequest.subject:type_name -> limner.v1.Subject
@@ -949,28 +961,29 @@ var file_limner_v1_design_reference_service_proto_depIdxs = []int32{
 	16, // 7: limner.v1.UpdateSubjectResponse.subject:type_name -> limner.v1.Subject
 	16, // 8: limner.v1.AddReferenceImageResponse.subject:type_name -> limner.v1.Subject
 	16, // 9: limner.v1.RemoveReferenceImageResponse.subject:type_name -> limner.v1.Subject
-	19, // 10: limner.v1.DraftDesignNotesResponse.event:type_name -> limner.v1.JobEvent
-	0,  // 11: limner.v1.DesignReferenceService.CreateSubject:input_type -> limner.v1.CreateSubjectRequest
-	2,  // 12: limner.v1.DesignReferenceService.GetSubject:input_type -> limner.v1.GetSubjectRequest
-	4,  // 13: limner.v1.DesignReferenceService.ListSubjects:input_type -> limner.v1.ListSubjectsRequest
-	6,  // 14: limner.v1.DesignReferenceService.UpdateSubject:input_type -> limner.v1.UpdateSubjectRequest
-	8,  // 15: limner.v1.DesignReferenceService.DeleteSubject:input_type -> limner.v1.DeleteSubjectRequest
-	10, // 16: limner.v1.DesignReferenceService.AddReferenceImage:input_type -> limner.v1.AddReferenceImageRequest
-	12, // 17: limner.v1.DesignReferenceService.RemoveReferenceImage:input_type -> limner.v1.RemoveReferenceImageRequest
-	14, // 18: limner.v1.DesignReferenceService.DraftDesignNotes:input_type -> limner.v1.DraftDesignNotesRequest
-	1,  // 19: limner.v1.DesignReferenceService.CreateSubject:output_type -> limner.v1.CreateSubjectResponse
-	3,  // 20: limner.v1.DesignReferenceService.GetSubject:output_type -> limner.v1.GetSubjectResponse
-	5,  // 21: limner.v1.DesignReferenceService.ListSubjects:output_type -> limner.v1.ListSubjectsResponse
-	7,  // 22: limner.v1.DesignReferenceService.UpdateSubject:output_type -> limner.v1.UpdateSubjectResponse
-	9,  // 23: limner.v1.DesignReferenceService.DeleteSubject:output_type -> limner.v1.DeleteSubjectResponse
-	11, // 24: limner.v1.DesignReferenceService.AddReferenceImage:output_type -> limner.v1.AddReferenceImageResponse
-	13, // 25: limner.v1.DesignReferenceService.RemoveReferenceImage:output_type -> limner.v1.RemoveReferenceImageResponse
-	15, // 26: limner.v1.DesignReferenceService.DraftDesignNotes:output_type -> limner.v1.DraftDesignNotesResponse
-	19, // [19:27] is the sub-list for method output_type
-	11, // [11:19] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	19, // 10: limner.v1.DraftDesignNotesRequest.webhook:type_name -> limner.v1.JobWebhook
+	20, // 11: limner.v1.DraftDesignNotesResponse.event:type_name -> limner.v1.JobEvent
+	0,  // 12: limner.v1.DesignReferenceService.CreateSubject:input_type -> limner.v1.CreateSubjectRequest
+	2,  // 13: limner.v1.DesignReferenceService.GetSubject:input_type -> limner.v1.GetSubjectRequest
+	4,  // 14: limner.v1.DesignReferenceService.ListSubjects:input_type -> limner.v1.ListSubjectsRequest
+	6,  // 15: limner.v1.DesignReferenceService.UpdateSubject:input_type -> limner.v1.UpdateSubjectRequest
+	8,  // 16: limner.v1.DesignReferenceService.DeleteSubject:input_type -> limner.v1.DeleteSubjectRequest
+	10, // 17: limner.v1.DesignReferenceService.AddReferenceImage:input_type -> limner.v1.AddReferenceImageRequest
+	12, // 18: limner.v1.DesignReferenceService.RemoveReferenceImage:input_type -> limner.v1.RemoveReferenceImageRequest
+	14, // 19: limner.v1.DesignReferenceService.DraftDesignNotes:input_type -> limner.v1.DraftDesignNotesRequest
+	1,  // 20: limner.v1.DesignReferenceService.CreateSubject:output_type -> limner.v1.CreateSubjectResponse
+	3,  // 21: limner.v1.DesignReferenceService.GetSubject:output_type -> limner.v1.GetSubjectResponse
+	5,  // 22: limner.v1.DesignReferenceService.ListSubjects:output_type -> limner.v1.ListSubjectsResponse
+	7,  // 23: limner.v1.DesignReferenceService.UpdateSubject:output_type -> limner.v1.UpdateSubjectResponse
+	9,  // 24: limner.v1.DesignReferenceService.DeleteSubject:output_type -> limner.v1.DeleteSubjectResponse
+	11, // 25: limner.v1.DesignReferenceService.AddReferenceImage:output_type -> limner.v1.AddReferenceImageResponse
+	13, // 26: limner.v1.DesignReferenceService.RemoveReferenceImage:output_type -> limner.v1.RemoveReferenceImageResponse
+	15, // 27: limner.v1.DesignReferenceService.DraftDesignNotes:output_type -> limner.v1.DraftDesignNotesResponse
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_limner_v1_design_reference_service_proto_init() }

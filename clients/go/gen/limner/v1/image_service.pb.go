@@ -156,7 +156,10 @@ type GenerateImageRequest struct {
 	ReferenceAssets []string `protobuf:"bytes,4,rep,name=reference_assets,json=referenceAssets,proto3" json:"reference_assets,omitempty"`
 	// Idempotency key (a UUID). Retrying with the same key returns the same job; reusing
 	// it with different parameters is an INVALID_ARGUMENT error.
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Where to post this job's events. Unset uses the workspace's default webhook
+	// (ImageSettings.default_webhook), if any.
+	Webhook       *JobWebhook `protobuf:"bytes,6,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -226,6 +229,13 @@ func (x *GenerateImageRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *GenerateImageRequest) GetWebhook() *JobWebhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
 // One message of an ImageService.GenerateImage stream.
 type GenerateImageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -291,7 +301,10 @@ type EditImageRequest struct {
 	// Further reference images, `assets/{sha256}`.
 	ReferenceAssets []string `protobuf:"bytes,7,rep,name=reference_assets,json=referenceAssets,proto3" json:"reference_assets,omitempty"`
 	// Idempotency key; see GenerateImageRequest.request_id.
-	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Where to post this job's events. Unset uses the workspace's default webhook
+	// (ImageSettings.default_webhook), if any.
+	Webhook       *JobWebhook `protobuf:"bytes,9,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +395,13 @@ func (x *EditImageRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *EditImageRequest) GetWebhook() *JobWebhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
 // One message of an ImageService.EditImage stream.
 type EditImageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -440,7 +460,10 @@ type GenerateAvatarRequest struct {
 	// Size, seed and other options.
 	Options *ImageOptions `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	// Idempotency key; see GenerateImageRequest.request_id.
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Where to post this job's events. Unset uses the workspace's default webhook
+	// (ImageSettings.default_webhook), if any.
+	Webhook       *JobWebhook `protobuf:"bytes,6,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -510,6 +533,13 @@ func (x *GenerateAvatarRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *GenerateAvatarRequest) GetWebhook() *JobWebhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
 // One message of an ImageService.GenerateAvatar stream.
 type GenerateAvatarResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -570,7 +600,10 @@ type EditAvatarRequest struct {
 	// Size, seed and other options.
 	Options *ImageOptions `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
 	// Idempotency key; see GenerateImageRequest.request_id.
-	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Where to post this job's events. Unset uses the workspace's default webhook
+	// (ImageSettings.default_webhook), if any.
+	Webhook       *JobWebhook `protobuf:"bytes,7,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -645,6 +678,13 @@ func (x *EditAvatarRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *EditAvatarRequest) GetWebhook() *JobWebhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
 }
 
 // One message of an ImageService.EditAvatar stream.
@@ -1338,16 +1378,17 @@ const file_limner_v1_image_service_proto_rawDesc = "" +
 	"\x05_seedB\b\n" +
 	"\x06_stepsB\x11\n" +
 	"\x0f_guidance_scaleB\x0e\n" +
-	"\f_image_count\"\xc7\x01\n" +
+	"\f_image_count\"\xf8\x01\n" +
 	"\x14GenerateImageRequest\x12\x1c\n" +
 	"\x06prompt\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x121\n" +
 	"\aoptions\x18\x03 \x01(\v2\x17.limner.v1.ImageOptionsR\aoptions\x12)\n" +
 	"\x10reference_assets\x18\x04 \x03(\tR\x0freferenceAssets\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"B\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12/\n" +
+	"\awebhook\x18\x06 \x01(\v2\x15.limner.v1.JobWebhookR\awebhook\"B\n" +
 	"\x15GenerateImageResponse\x12)\n" +
-	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event\"\xb9\x02\n" +
+	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event\"\xea\x02\n" +
 	"\x10EditImageRequest\x12'\n" +
 	"\fsource_asset\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\vsourceAsset\x12\x1c\n" +
 	"\x06prompt\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x06prompt\x12\x14\n" +
@@ -1358,19 +1399,21 @@ const file_limner_v1_image_service_proto_rawDesc = "" +
 	"\aoptions\x18\x06 \x01(\v2\x17.limner.v1.ImageOptionsR\aoptions\x12)\n" +
 	"\x10reference_assets\x18\a \x03(\tR\x0freferenceAssets\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\b \x01(\tR\trequestIdB\v\n" +
+	"request_id\x18\b \x01(\tR\trequestId\x12/\n" +
+	"\awebhook\x18\t \x01(\v2\x15.limner.v1.JobWebhookR\awebhookB\v\n" +
 	"\t_strength\">\n" +
 	"\x11EditImageResponse\x12)\n" +
-	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event\"\xb9\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event\"\xea\x01\n" +
 	"\x15GenerateAvatarRequest\x12\x1e\n" +
 	"\asubject\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\asubject\x12\x18\n" +
 	"\arequest\x18\x02 \x01(\tR\arequest\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x121\n" +
 	"\aoptions\x18\x04 \x01(\v2\x17.limner.v1.ImageOptionsR\aoptions\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"C\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12/\n" +
+	"\awebhook\x18\x06 \x01(\v2\x15.limner.v1.JobWebhookR\awebhook\"C\n" +
 	"\x16GenerateAvatarResponse\x12)\n" +
-	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event\"\xe7\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event\"\x98\x02\n" +
 	"\x11EditAvatarRequest\x12\x1e\n" +
 	"\asubject\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\asubject\x12'\n" +
 	"\fedit_request\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\veditRequest\x12!\n" +
@@ -1378,7 +1421,8 @@ const file_limner_v1_image_service_proto_rawDesc = "" +
 	"\x05model\x18\x04 \x01(\tR\x05model\x121\n" +
 	"\aoptions\x18\x05 \x01(\v2\x17.limner.v1.ImageOptionsR\aoptions\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\tR\trequestId\"?\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12/\n" +
+	"\awebhook\x18\a \x01(\v2\x15.limner.v1.JobWebhookR\awebhook\"?\n" +
 	"\x12EditAvatarResponse\x12)\n" +
 	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event\"Q\n" +
 	"\x13AcceptAvatarRequest\x12\x1e\n" +
@@ -1464,49 +1508,54 @@ var file_limner_v1_image_service_proto_goTypes = []any{
 	(*ReadAssetContentResponse)(nil), // 18: limner.v1.ReadAssetContentResponse
 	(*DeleteAssetRequest)(nil),       // 19: limner.v1.DeleteAssetRequest
 	(*DeleteAssetResponse)(nil),      // 20: limner.v1.DeleteAssetResponse
-	(*JobEvent)(nil),                 // 21: limner.v1.JobEvent
-	(*Asset)(nil),                    // 22: limner.v1.Asset
-	(AssetSource)(0),                 // 23: limner.v1.AssetSource
+	(*JobWebhook)(nil),               // 21: limner.v1.JobWebhook
+	(*JobEvent)(nil),                 // 22: limner.v1.JobEvent
+	(*Asset)(nil),                    // 23: limner.v1.Asset
+	(AssetSource)(0),                 // 24: limner.v1.AssetSource
 }
 var file_limner_v1_image_service_proto_depIdxs = []int32{
 	0,  // 0: limner.v1.GenerateImageRequest.options:type_name -> limner.v1.ImageOptions
-	21, // 1: limner.v1.GenerateImageResponse.event:type_name -> limner.v1.JobEvent
-	0,  // 2: limner.v1.EditImageRequest.options:type_name -> limner.v1.ImageOptions
-	21, // 3: limner.v1.EditImageResponse.event:type_name -> limner.v1.JobEvent
-	0,  // 4: limner.v1.GenerateAvatarRequest.options:type_name -> limner.v1.ImageOptions
-	21, // 5: limner.v1.GenerateAvatarResponse.event:type_name -> limner.v1.JobEvent
-	0,  // 6: limner.v1.EditAvatarRequest.options:type_name -> limner.v1.ImageOptions
-	21, // 7: limner.v1.EditAvatarResponse.event:type_name -> limner.v1.JobEvent
-	22, // 8: limner.v1.UploadImageResponse.asset:type_name -> limner.v1.Asset
-	22, // 9: limner.v1.GetAssetResponse.asset:type_name -> limner.v1.Asset
-	23, // 10: limner.v1.ListAssetsRequest.source:type_name -> limner.v1.AssetSource
-	22, // 11: limner.v1.ListAssetsResponse.assets:type_name -> limner.v1.Asset
-	22, // 12: limner.v1.ReadAssetContentResponse.asset:type_name -> limner.v1.Asset
-	1,  // 13: limner.v1.ImageService.GenerateImage:input_type -> limner.v1.GenerateImageRequest
-	3,  // 14: limner.v1.ImageService.EditImage:input_type -> limner.v1.EditImageRequest
-	5,  // 15: limner.v1.ImageService.GenerateAvatar:input_type -> limner.v1.GenerateAvatarRequest
-	7,  // 16: limner.v1.ImageService.EditAvatar:input_type -> limner.v1.EditAvatarRequest
-	9,  // 17: limner.v1.ImageService.AcceptAvatar:input_type -> limner.v1.AcceptAvatarRequest
-	11, // 18: limner.v1.ImageService.UploadImage:input_type -> limner.v1.UploadImageRequest
-	13, // 19: limner.v1.ImageService.GetAsset:input_type -> limner.v1.GetAssetRequest
-	15, // 20: limner.v1.ImageService.ListAssets:input_type -> limner.v1.ListAssetsRequest
-	17, // 21: limner.v1.ImageService.ReadAssetContent:input_type -> limner.v1.ReadAssetContentRequest
-	19, // 22: limner.v1.ImageService.DeleteAsset:input_type -> limner.v1.DeleteAssetRequest
-	2,  // 23: limner.v1.ImageService.GenerateImage:output_type -> limner.v1.GenerateImageResponse
-	4,  // 24: limner.v1.ImageService.EditImage:output_type -> limner.v1.EditImageResponse
-	6,  // 25: limner.v1.ImageService.GenerateAvatar:output_type -> limner.v1.GenerateAvatarResponse
-	8,  // 26: limner.v1.ImageService.EditAvatar:output_type -> limner.v1.EditAvatarResponse
-	10, // 27: limner.v1.ImageService.AcceptAvatar:output_type -> limner.v1.AcceptAvatarResponse
-	12, // 28: limner.v1.ImageService.UploadImage:output_type -> limner.v1.UploadImageResponse
-	14, // 29: limner.v1.ImageService.GetAsset:output_type -> limner.v1.GetAssetResponse
-	16, // 30: limner.v1.ImageService.ListAssets:output_type -> limner.v1.ListAssetsResponse
-	18, // 31: limner.v1.ImageService.ReadAssetContent:output_type -> limner.v1.ReadAssetContentResponse
-	20, // 32: limner.v1.ImageService.DeleteAsset:output_type -> limner.v1.DeleteAssetResponse
-	23, // [23:33] is the sub-list for method output_type
-	13, // [13:23] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	21, // 1: limner.v1.GenerateImageRequest.webhook:type_name -> limner.v1.JobWebhook
+	22, // 2: limner.v1.GenerateImageResponse.event:type_name -> limner.v1.JobEvent
+	0,  // 3: limner.v1.EditImageRequest.options:type_name -> limner.v1.ImageOptions
+	21, // 4: limner.v1.EditImageRequest.webhook:type_name -> limner.v1.JobWebhook
+	22, // 5: limner.v1.EditImageResponse.event:type_name -> limner.v1.JobEvent
+	0,  // 6: limner.v1.GenerateAvatarRequest.options:type_name -> limner.v1.ImageOptions
+	21, // 7: limner.v1.GenerateAvatarRequest.webhook:type_name -> limner.v1.JobWebhook
+	22, // 8: limner.v1.GenerateAvatarResponse.event:type_name -> limner.v1.JobEvent
+	0,  // 9: limner.v1.EditAvatarRequest.options:type_name -> limner.v1.ImageOptions
+	21, // 10: limner.v1.EditAvatarRequest.webhook:type_name -> limner.v1.JobWebhook
+	22, // 11: limner.v1.EditAvatarResponse.event:type_name -> limner.v1.JobEvent
+	23, // 12: limner.v1.UploadImageResponse.asset:type_name -> limner.v1.Asset
+	23, // 13: limner.v1.GetAssetResponse.asset:type_name -> limner.v1.Asset
+	24, // 14: limner.v1.ListAssetsRequest.source:type_name -> limner.v1.AssetSource
+	23, // 15: limner.v1.ListAssetsResponse.assets:type_name -> limner.v1.Asset
+	23, // 16: limner.v1.ReadAssetContentResponse.asset:type_name -> limner.v1.Asset
+	1,  // 17: limner.v1.ImageService.GenerateImage:input_type -> limner.v1.GenerateImageRequest
+	3,  // 18: limner.v1.ImageService.EditImage:input_type -> limner.v1.EditImageRequest
+	5,  // 19: limner.v1.ImageService.GenerateAvatar:input_type -> limner.v1.GenerateAvatarRequest
+	7,  // 20: limner.v1.ImageService.EditAvatar:input_type -> limner.v1.EditAvatarRequest
+	9,  // 21: limner.v1.ImageService.AcceptAvatar:input_type -> limner.v1.AcceptAvatarRequest
+	11, // 22: limner.v1.ImageService.UploadImage:input_type -> limner.v1.UploadImageRequest
+	13, // 23: limner.v1.ImageService.GetAsset:input_type -> limner.v1.GetAssetRequest
+	15, // 24: limner.v1.ImageService.ListAssets:input_type -> limner.v1.ListAssetsRequest
+	17, // 25: limner.v1.ImageService.ReadAssetContent:input_type -> limner.v1.ReadAssetContentRequest
+	19, // 26: limner.v1.ImageService.DeleteAsset:input_type -> limner.v1.DeleteAssetRequest
+	2,  // 27: limner.v1.ImageService.GenerateImage:output_type -> limner.v1.GenerateImageResponse
+	4,  // 28: limner.v1.ImageService.EditImage:output_type -> limner.v1.EditImageResponse
+	6,  // 29: limner.v1.ImageService.GenerateAvatar:output_type -> limner.v1.GenerateAvatarResponse
+	8,  // 30: limner.v1.ImageService.EditAvatar:output_type -> limner.v1.EditAvatarResponse
+	10, // 31: limner.v1.ImageService.AcceptAvatar:output_type -> limner.v1.AcceptAvatarResponse
+	12, // 32: limner.v1.ImageService.UploadImage:output_type -> limner.v1.UploadImageResponse
+	14, // 33: limner.v1.ImageService.GetAsset:output_type -> limner.v1.GetAssetResponse
+	16, // 34: limner.v1.ImageService.ListAssets:output_type -> limner.v1.ListAssetsResponse
+	18, // 35: limner.v1.ImageService.ReadAssetContent:output_type -> limner.v1.ReadAssetContentResponse
+	20, // 36: limner.v1.ImageService.DeleteAsset:output_type -> limner.v1.DeleteAssetResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_limner_v1_image_service_proto_init() }

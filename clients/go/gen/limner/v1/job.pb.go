@@ -245,6 +245,130 @@ func (JobStage) EnumDescriptor() ([]byte, []int) {
 	return file_limner_v1_job_proto_rawDescGZIP(), []int{2}
 }
 
+// The job events a webhook can be posted for.
+type WebhookEvent int32
+
+const (
+	// Unset. Never used by the service.
+	WebhookEvent_WEBHOOK_EVENT_UNSPECIFIED WebhookEvent = 0
+	// The job succeeded (`job.completed`): the result's assets, their sizes and text.
+	WebhookEvent_WEBHOOK_EVENT_COMPLETED WebhookEvent = 1
+	// The job failed (`job.failed`): the error status.
+	WebhookEvent_WEBHOOK_EVENT_FAILED WebhookEvent = 2
+	// The job was cancelled or its scene rejected (`job.cancelled`).
+	WebhookEvent_WEBHOOK_EVENT_CANCELLED WebhookEvent = 3
+	// The job waits for approval of a drafted prompt (`job.awaiting_approval`).
+	WebhookEvent_WEBHOOK_EVENT_AWAITING_APPROVAL WebhookEvent = 4
+	// A logged progress report (`job.progress`), throttled: at most one per job every
+	// `[webhooks] progress_interval_s` seconds (5 by default). Queue positions are not posted.
+	WebhookEvent_WEBHOOK_EVENT_PROGRESS WebhookEvent = 5
+)
+
+// Enum value maps for WebhookEvent.
+var (
+	WebhookEvent_name = map[int32]string{
+		0: "WEBHOOK_EVENT_UNSPECIFIED",
+		1: "WEBHOOK_EVENT_COMPLETED",
+		2: "WEBHOOK_EVENT_FAILED",
+		3: "WEBHOOK_EVENT_CANCELLED",
+		4: "WEBHOOK_EVENT_AWAITING_APPROVAL",
+		5: "WEBHOOK_EVENT_PROGRESS",
+	}
+	WebhookEvent_value = map[string]int32{
+		"WEBHOOK_EVENT_UNSPECIFIED":       0,
+		"WEBHOOK_EVENT_COMPLETED":         1,
+		"WEBHOOK_EVENT_FAILED":            2,
+		"WEBHOOK_EVENT_CANCELLED":         3,
+		"WEBHOOK_EVENT_AWAITING_APPROVAL": 4,
+		"WEBHOOK_EVENT_PROGRESS":          5,
+	}
+)
+
+func (x WebhookEvent) Enum() *WebhookEvent {
+	p := new(WebhookEvent)
+	*p = x
+	return p
+}
+
+func (x WebhookEvent) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebhookEvent) Descriptor() protoreflect.EnumDescriptor {
+	return file_limner_v1_job_proto_enumTypes[3].Descriptor()
+}
+
+func (WebhookEvent) Type() protoreflect.EnumType {
+	return &file_limner_v1_job_proto_enumTypes[3]
+}
+
+func (x WebhookEvent) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebhookEvent.Descriptor instead.
+func (WebhookEvent) EnumDescriptor() ([]byte, []int) {
+	return file_limner_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+// Where a webhook delivery stands.
+type WebhookDeliveryState int32
+
+const (
+	// Unset. Never used by the service.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_UNSPECIFIED WebhookDeliveryState = 0
+	// Not delivered yet: waiting for its first attempt or for a retry.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING WebhookDeliveryState = 1
+	// The endpoint answered with a 2xx status.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED WebhookDeliveryState = 2
+	// Given up: the endpoint answered 410 Gone, refused the address, or every attempt within
+	// the retry window failed.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED WebhookDeliveryState = 3
+)
+
+// Enum value maps for WebhookDeliveryState.
+var (
+	WebhookDeliveryState_name = map[int32]string{
+		0: "WEBHOOK_DELIVERY_STATE_UNSPECIFIED",
+		1: "WEBHOOK_DELIVERY_STATE_PENDING",
+		2: "WEBHOOK_DELIVERY_STATE_DELIVERED",
+		3: "WEBHOOK_DELIVERY_STATE_FAILED",
+	}
+	WebhookDeliveryState_value = map[string]int32{
+		"WEBHOOK_DELIVERY_STATE_UNSPECIFIED": 0,
+		"WEBHOOK_DELIVERY_STATE_PENDING":     1,
+		"WEBHOOK_DELIVERY_STATE_DELIVERED":   2,
+		"WEBHOOK_DELIVERY_STATE_FAILED":      3,
+	}
+)
+
+func (x WebhookDeliveryState) Enum() *WebhookDeliveryState {
+	p := new(WebhookDeliveryState)
+	*p = x
+	return p
+}
+
+func (x WebhookDeliveryState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebhookDeliveryState) Descriptor() protoreflect.EnumDescriptor {
+	return file_limner_v1_job_proto_enumTypes[4].Descriptor()
+}
+
+func (WebhookDeliveryState) Type() protoreflect.EnumType {
+	return &file_limner_v1_job_proto_enumTypes[4]
+}
+
+func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebhookDeliveryState.Descriptor instead.
+func (WebhookDeliveryState) EnumDescriptor() ([]byte, []int) {
+	return file_limner_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
 // A long-running unit of work and its current state.
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -286,7 +410,11 @@ type Job struct {
 	Target string `protobuf:"bytes,16,opt,name=target,proto3" json:"target,omitempty"`
 	// Tokens, images and cost the providers reported for this job, summed over its calls
 	// (failed and retried calls included).
-	Usage         *JobUsage `protobuf:"bytes,17,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *JobUsage `protobuf:"bytes,17,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Where this job's events are posted: the creating request's webhook, or the workspace's
+	// default webhook when the job was created without one. Unset when there is none.
+	// JobService.ListWebhookDeliveries shows what was posted.
+	Webhook       *JobWebhook `protobuf:"bytes,18,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,6 +564,13 @@ func (x *Job) GetTarget() string {
 func (x *Job) GetUsage() *JobUsage {
 	if x != nil {
 		return x.Usage
+	}
+	return nil
+}
+
+func (x *Job) GetWebhook() *JobWebhook {
+	if x != nil {
+		return x.Webhook
 	}
 	return nil
 }
@@ -1363,11 +1498,227 @@ func (x *JobHeartbeat) GetState() JobState {
 	return JobState_JOB_STATE_UNSPECIFIED
 }
 
+// A webhook: an http(s) endpoint a job's events are posted to, for clients that do not keep
+// a stream open. Each POST is a JSON document signed as Standard Webhooks describe
+// (`webhook-id`, `webhook-timestamp` and `webhook-signature` headers, HMAC-SHA256 with the
+// server's `whsec_` secret); failed deliveries are retried with backoff. See the README's
+// Webhooks section for the body and how to verify it.
+type JobWebhook struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint, an absolute `http` or `https` URL without credentials. Its host must
+	// resolve to public addresses (unless the server allows private ones).
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// The events to post. Empty means COMPLETED, FAILED, CANCELLED and AWAITING_APPROVAL.
+	Events        []WebhookEvent `protobuf:"varint,2,rep,packed,name=events,proto3,enum=limner.v1.WebhookEvent" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobWebhook) Reset() {
+	*x = JobWebhook{}
+	mi := &file_limner_v1_job_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobWebhook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobWebhook) ProtoMessage() {}
+
+func (x *JobWebhook) ProtoReflect() protoreflect.Message {
+	mi := &file_limner_v1_job_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobWebhook.ProtoReflect.Descriptor instead.
+func (*JobWebhook) Descriptor() ([]byte, []int) {
+	return file_limner_v1_job_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *JobWebhook) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *JobWebhook) GetEvents() []WebhookEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// One job event posted (or to be posted) to a webhook, with its attempts so far.
+type WebhookDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The delivery's id, sent as the `webhook-id` header; the same on every retry, so a
+	// receiver deduplicates by it.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The job, `jobs/{job}`.
+	Job string `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	// The sequence of the job event this delivery posts.
+	Sequence int64 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// Which event it is.
+	Event WebhookEvent `protobuf:"varint,4,opt,name=event,proto3,enum=limner.v1.WebhookEvent" json:"event,omitempty"`
+	// The endpoint it is posted to.
+	Url string `protobuf:"bytes,5,opt,name=url,proto3" json:"url,omitempty"`
+	// Delivered, given up, or still pending.
+	State WebhookDeliveryState `protobuf:"varint,6,opt,name=state,proto3,enum=limner.v1.WebhookDeliveryState" json:"state,omitempty"`
+	// Attempts made so far.
+	Attempts int32 `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// When the event was logged and the delivery queued.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the last attempt was made; unset before the first.
+	LastAttemptTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_attempt_time,json=lastAttemptTime,proto3" json:"last_attempt_time,omitempty"`
+	// When the next attempt is due; set while pending.
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	// The HTTP status of the last attempt; 0 when it got no answer.
+	LastStatusCode int32 `protobuf:"varint,11,opt,name=last_status_code,json=lastStatusCode,proto3" json:"last_status_code,omitempty"`
+	// Why the last attempt failed (`HTTP 500`, a timeout, a refused address); empty after
+	// success.
+	LastError string `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// The JSON document posted, byte for byte.
+	Body          string `protobuf:"bytes,13,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookDelivery) Reset() {
+	*x = WebhookDelivery{}
+	mi := &file_limner_v1_job_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookDelivery) ProtoMessage() {}
+
+func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_limner_v1_job_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
+func (*WebhookDelivery) Descriptor() ([]byte, []int) {
+	return file_limner_v1_job_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WebhookDelivery) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetEvent() WebhookEvent {
+	if x != nil {
+		return x.Event
+	}
+	return WebhookEvent_WEBHOOK_EVENT_UNSPECIFIED
+}
+
+func (x *WebhookDelivery) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetState() WebhookDeliveryState {
+	if x != nil {
+		return x.State
+	}
+	return WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_UNSPECIFIED
+}
+
+func (x *WebhookDelivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetLastAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetLastStatusCode() int32 {
+	if x != nil {
+		return x.LastStatusCode
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
 var File_limner_v1_job_proto protoreflect.FileDescriptor
 
 const file_limner_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x13limner/v1/job.proto\x12\tlimner.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xd9\x06\n" +
+	"\x13limner/v1/job.proto\x12\tlimner.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x90\a\n" +
 	"\x03Job\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.limner.v1.JobKindB\x04\xe2A\x01\x03R\x04kind\x12/\n" +
@@ -1389,7 +1740,8 @@ const file_limner_v1_job_proto_rawDesc = "" +
 	"\rlast_sequence\x18\x0e \x01(\x03B\x04\xe2A\x01\x03R\flastSequence\x12\x1e\n" +
 	"\aattempt\x18\x0f \x01(\x05B\x04\xe2A\x01\x03R\aattempt\x12\x1c\n" +
 	"\x06target\x18\x10 \x01(\tB\x04\xe2A\x01\x03R\x06target\x12/\n" +
-	"\x05usage\x18\x11 \x01(\v2\x13.limner.v1.JobUsageB\x04\xe2A\x01\x03R\x05usage:*\xeaA'\n" +
+	"\x05usage\x18\x11 \x01(\v2\x13.limner.v1.JobUsageB\x04\xe2A\x01\x03R\x05usage\x125\n" +
+	"\awebhook\x18\x12 \x01(\v2\x15.limner.v1.JobWebhookB\x04\xe2A\x01\x03R\awebhook:*\xeaA'\n" +
 	"\x0elimner.dev/Job\x12\n" +
 	"jobs/{job}*\x04jobs2\x03job\"\xb7\x01\n" +
 	"\bJobUsage\x12!\n" +
@@ -1456,7 +1808,28 @@ const file_limner_v1_job_proto_rawDesc = "" +
 	"\fJobCancelled\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"9\n" +
 	"\fJobHeartbeat\x12)\n" +
-	"\x05state\x18\x01 \x01(\x0e2\x13.limner.v1.JobStateR\x05state*\xc4\x01\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x13.limner.v1.JobStateR\x05state\"O\n" +
+	"\n" +
+	"JobWebhook\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12/\n" +
+	"\x06events\x18\x02 \x03(\x0e2\x17.limner.v1.WebhookEventR\x06events\"\x8d\x04\n" +
+	"\x0fWebhookDelivery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03job\x18\x02 \x01(\tR\x03job\x12\x1a\n" +
+	"\bsequence\x18\x03 \x01(\x03R\bsequence\x12-\n" +
+	"\x05event\x18\x04 \x01(\x0e2\x17.limner.v1.WebhookEventR\x05event\x12\x10\n" +
+	"\x03url\x18\x05 \x01(\tR\x03url\x125\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1f.limner.v1.WebhookDeliveryStateR\x05state\x12\x1a\n" +
+	"\battempts\x18\a \x01(\x05R\battempts\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12F\n" +
+	"\x11last_attempt_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0flastAttemptTime\x12F\n" +
+	"\x11next_attempt_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12(\n" +
+	"\x10last_status_code\x18\v \x01(\x05R\x0elastStatusCode\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\f \x01(\tR\tlastError\x12\x12\n" +
+	"\x04body\x18\r \x01(\tR\x04body*\xc4\x01\n" +
 	"\aJobKind\x12\x18\n" +
 	"\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19JOB_KIND_IMAGE_GENERATION\x10\x01\x12\x17\n" +
@@ -1481,7 +1854,19 @@ const file_limner_v1_job_proto_rawDesc = "" +
 	"\x1bJOB_STAGE_AWAITING_APPROVAL\x10\x04\x12\x18\n" +
 	"\x14JOB_STAGE_GENERATING\x10\x05\x12\x19\n" +
 	"\x15JOB_STAGE_DOWNLOADING\x10\x06\x12\x15\n" +
-	"\x11JOB_STAGE_STORING\x10\aB@Z>github.com/limner-dev/limner/clients/go/gen/limner/v1;limnerv1b\x06proto3"
+	"\x11JOB_STAGE_STORING\x10\a*\xc2\x01\n" +
+	"\fWebhookEvent\x12\x1d\n" +
+	"\x19WEBHOOK_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17WEBHOOK_EVENT_COMPLETED\x10\x01\x12\x18\n" +
+	"\x14WEBHOOK_EVENT_FAILED\x10\x02\x12\x1b\n" +
+	"\x17WEBHOOK_EVENT_CANCELLED\x10\x03\x12#\n" +
+	"\x1fWEBHOOK_EVENT_AWAITING_APPROVAL\x10\x04\x12\x1a\n" +
+	"\x16WEBHOOK_EVENT_PROGRESS\x10\x05*\xab\x01\n" +
+	"\x14WebhookDeliveryState\x12&\n" +
+	"\"WEBHOOK_DELIVERY_STATE_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eWEBHOOK_DELIVERY_STATE_PENDING\x10\x01\x12$\n" +
+	" WEBHOOK_DELIVERY_STATE_DELIVERED\x10\x02\x12!\n" +
+	"\x1dWEBHOOK_DELIVERY_STATE_FAILED\x10\x03B@Z>github.com/limner-dev/limner/clients/go/gen/limner/v1;limnerv1b\x06proto3"
 
 var (
 	file_limner_v1_job_proto_rawDescOnce sync.Once
@@ -1495,61 +1880,72 @@ func file_limner_v1_job_proto_rawDescGZIP() []byte {
 	return file_limner_v1_job_proto_rawDescData
 }
 
-var file_limner_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_limner_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_limner_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_limner_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_limner_v1_job_proto_goTypes = []any{
 	(JobKind)(0),                  // 0: limner.v1.JobKind
 	(JobState)(0),                 // 1: limner.v1.JobState
 	(JobStage)(0),                 // 2: limner.v1.JobStage
-	(*Job)(nil),                   // 3: limner.v1.Job
-	(*JobUsage)(nil),              // 4: limner.v1.JobUsage
-	(*JobEvent)(nil),              // 5: limner.v1.JobEvent
-	(*JobProgress)(nil),           // 6: limner.v1.JobProgress
-	(*JobPreview)(nil),            // 7: limner.v1.JobPreview
-	(*JobTextDelta)(nil),          // 8: limner.v1.JobTextDelta
-	(*JobApprovalRequired)(nil),   // 9: limner.v1.JobApprovalRequired
-	(*JobWarning)(nil),            // 10: limner.v1.JobWarning
-	(*JobResult)(nil),             // 11: limner.v1.JobResult
-	(*ImageOutput)(nil),           // 12: limner.v1.ImageOutput
-	(*JobCancelled)(nil),          // 13: limner.v1.JobCancelled
-	(*JobHeartbeat)(nil),          // 14: limner.v1.JobHeartbeat
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*status.Status)(nil),         // 16: google.rpc.Status
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
+	(WebhookEvent)(0),             // 3: limner.v1.WebhookEvent
+	(WebhookDeliveryState)(0),     // 4: limner.v1.WebhookDeliveryState
+	(*Job)(nil),                   // 5: limner.v1.Job
+	(*JobUsage)(nil),              // 6: limner.v1.JobUsage
+	(*JobEvent)(nil),              // 7: limner.v1.JobEvent
+	(*JobProgress)(nil),           // 8: limner.v1.JobProgress
+	(*JobPreview)(nil),            // 9: limner.v1.JobPreview
+	(*JobTextDelta)(nil),          // 10: limner.v1.JobTextDelta
+	(*JobApprovalRequired)(nil),   // 11: limner.v1.JobApprovalRequired
+	(*JobWarning)(nil),            // 12: limner.v1.JobWarning
+	(*JobResult)(nil),             // 13: limner.v1.JobResult
+	(*ImageOutput)(nil),           // 14: limner.v1.ImageOutput
+	(*JobCancelled)(nil),          // 15: limner.v1.JobCancelled
+	(*JobHeartbeat)(nil),          // 16: limner.v1.JobHeartbeat
+	(*JobWebhook)(nil),            // 17: limner.v1.JobWebhook
+	(*WebhookDelivery)(nil),       // 18: limner.v1.WebhookDelivery
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*status.Status)(nil),         // 20: google.rpc.Status
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
 }
 var file_limner_v1_job_proto_depIdxs = []int32{
 	0,  // 0: limner.v1.Job.kind:type_name -> limner.v1.JobKind
 	1,  // 1: limner.v1.Job.state:type_name -> limner.v1.JobState
-	6,  // 2: limner.v1.Job.progress:type_name -> limner.v1.JobProgress
-	15, // 3: limner.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	15, // 4: limner.v1.Job.update_time:type_name -> google.protobuf.Timestamp
-	15, // 5: limner.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	15, // 6: limner.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	11, // 7: limner.v1.Job.result:type_name -> limner.v1.JobResult
-	16, // 8: limner.v1.Job.error:type_name -> google.rpc.Status
-	10, // 9: limner.v1.Job.warnings:type_name -> limner.v1.JobWarning
-	4,  // 10: limner.v1.Job.usage:type_name -> limner.v1.JobUsage
-	15, // 11: limner.v1.JobEvent.time:type_name -> google.protobuf.Timestamp
-	3,  // 12: limner.v1.JobEvent.snapshot:type_name -> limner.v1.Job
-	6,  // 13: limner.v1.JobEvent.progress:type_name -> limner.v1.JobProgress
-	7,  // 14: limner.v1.JobEvent.preview:type_name -> limner.v1.JobPreview
-	8,  // 15: limner.v1.JobEvent.text_delta:type_name -> limner.v1.JobTextDelta
-	9,  // 16: limner.v1.JobEvent.approval_required:type_name -> limner.v1.JobApprovalRequired
-	10, // 17: limner.v1.JobEvent.warning:type_name -> limner.v1.JobWarning
-	11, // 18: limner.v1.JobEvent.completed:type_name -> limner.v1.JobResult
-	16, // 19: limner.v1.JobEvent.failed:type_name -> google.rpc.Status
-	13, // 20: limner.v1.JobEvent.cancelled:type_name -> limner.v1.JobCancelled
-	14, // 21: limner.v1.JobEvent.heartbeat:type_name -> limner.v1.JobHeartbeat
-	4,  // 22: limner.v1.JobEvent.usage:type_name -> limner.v1.JobUsage
-	2,  // 23: limner.v1.JobProgress.stage:type_name -> limner.v1.JobStage
-	17, // 24: limner.v1.JobProgress.eta:type_name -> google.protobuf.Duration
-	12, // 25: limner.v1.JobResult.images:type_name -> limner.v1.ImageOutput
-	1,  // 26: limner.v1.JobHeartbeat.state:type_name -> limner.v1.JobState
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	8,  // 2: limner.v1.Job.progress:type_name -> limner.v1.JobProgress
+	19, // 3: limner.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	19, // 4: limner.v1.Job.update_time:type_name -> google.protobuf.Timestamp
+	19, // 5: limner.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	19, // 6: limner.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	13, // 7: limner.v1.Job.result:type_name -> limner.v1.JobResult
+	20, // 8: limner.v1.Job.error:type_name -> google.rpc.Status
+	12, // 9: limner.v1.Job.warnings:type_name -> limner.v1.JobWarning
+	6,  // 10: limner.v1.Job.usage:type_name -> limner.v1.JobUsage
+	17, // 11: limner.v1.Job.webhook:type_name -> limner.v1.JobWebhook
+	19, // 12: limner.v1.JobEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 13: limner.v1.JobEvent.snapshot:type_name -> limner.v1.Job
+	8,  // 14: limner.v1.JobEvent.progress:type_name -> limner.v1.JobProgress
+	9,  // 15: limner.v1.JobEvent.preview:type_name -> limner.v1.JobPreview
+	10, // 16: limner.v1.JobEvent.text_delta:type_name -> limner.v1.JobTextDelta
+	11, // 17: limner.v1.JobEvent.approval_required:type_name -> limner.v1.JobApprovalRequired
+	12, // 18: limner.v1.JobEvent.warning:type_name -> limner.v1.JobWarning
+	13, // 19: limner.v1.JobEvent.completed:type_name -> limner.v1.JobResult
+	20, // 20: limner.v1.JobEvent.failed:type_name -> google.rpc.Status
+	15, // 21: limner.v1.JobEvent.cancelled:type_name -> limner.v1.JobCancelled
+	16, // 22: limner.v1.JobEvent.heartbeat:type_name -> limner.v1.JobHeartbeat
+	6,  // 23: limner.v1.JobEvent.usage:type_name -> limner.v1.JobUsage
+	2,  // 24: limner.v1.JobProgress.stage:type_name -> limner.v1.JobStage
+	21, // 25: limner.v1.JobProgress.eta:type_name -> google.protobuf.Duration
+	14, // 26: limner.v1.JobResult.images:type_name -> limner.v1.ImageOutput
+	1,  // 27: limner.v1.JobHeartbeat.state:type_name -> limner.v1.JobState
+	3,  // 28: limner.v1.JobWebhook.events:type_name -> limner.v1.WebhookEvent
+	3,  // 29: limner.v1.WebhookDelivery.event:type_name -> limner.v1.WebhookEvent
+	4,  // 30: limner.v1.WebhookDelivery.state:type_name -> limner.v1.WebhookDeliveryState
+	19, // 31: limner.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	19, // 32: limner.v1.WebhookDelivery.last_attempt_time:type_name -> google.protobuf.Timestamp
+	19, // 33: limner.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_limner_v1_job_proto_init() }
@@ -1577,8 +1973,8 @@ func file_limner_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_limner_v1_job_proto_rawDesc), len(file_limner_v1_job_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   12,
+			NumEnums:      5,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

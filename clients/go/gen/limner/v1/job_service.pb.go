@@ -437,6 +437,126 @@ func (x *CancelJobResponse) GetJob() *Job {
 	return nil
 }
 
+// Request for JobService.ListWebhookDeliveries.
+type ListWebhookDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job, `jobs/{job}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Maximum deliveries to return. 0 means 50; values above 500 are treated as 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous ListWebhookDeliveriesResponse. The other fields must match that
+	// request.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesRequest) Reset() {
+	*x = ListWebhookDeliveriesRequest{}
+	mi := &file_limner_v1_job_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_limner_v1_job_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_limner_v1_job_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListWebhookDeliveriesRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response for JobService.ListWebhookDeliveries.
+type ListWebhookDeliveriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deliveries, in the order of the events they post.
+	WebhookDeliveries []*WebhookDelivery `protobuf:"bytes,1,rep,name=webhook_deliveries,json=webhookDeliveries,proto3" json:"webhook_deliveries,omitempty"`
+	// Token for the next page; empty when there are no more.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesResponse) Reset() {
+	*x = ListWebhookDeliveriesResponse{}
+	mi := &file_limner_v1_job_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_limner_v1_job_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_limner_v1_job_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListWebhookDeliveriesResponse) GetWebhookDeliveries() []*WebhookDelivery {
+	if x != nil {
+		return x.WebhookDeliveries
+	}
+	return nil
+}
+
+func (x *ListWebhookDeliveriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_limner_v1_job_service_proto protoreflect.FileDescriptor
 
 const file_limner_v1_job_service_proto_rawDesc = "" +
@@ -463,13 +583,22 @@ const file_limner_v1_job_service_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"5\n" +
 	"\x11CancelJobResponse\x12 \n" +
-	"\x03job\x18\x01 \x01(\v2\x0e.limner.v1.JobR\x03job2\x9f\x02\n" +
+	"\x03job\x18\x01 \x01(\v2\x0e.limner.v1.JobR\x03job\"x\n" +
+	"\x1cListWebhookDeliveriesRequest\x12\x1c\n" +
+	"\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x92\x01\n" +
+	"\x1dListWebhookDeliveriesResponse\x12I\n" +
+	"\x12webhook_deliveries\x18\x01 \x03(\v2\x1a.limner.v1.WebhookDeliveryR\x11webhookDeliveries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8b\x03\n" +
 	"\n" +
 	"JobService\x12=\n" +
 	"\x06GetJob\x12\x18.limner.v1.GetJobRequest\x1a\x19.limner.v1.GetJobResponse\x12C\n" +
 	"\bListJobs\x12\x1a.limner.v1.ListJobsRequest\x1a\x1b.limner.v1.ListJobsResponse\x12E\n" +
 	"\bWatchJob\x12\x1a.limner.v1.WatchJobRequest\x1a\x1b.limner.v1.WatchJobResponse0\x01\x12F\n" +
-	"\tCancelJob\x12\x1b.limner.v1.CancelJobRequest\x1a\x1c.limner.v1.CancelJobResponseB@Z>github.com/limner-dev/limner/clients/go/gen/limner/v1;limnerv1b\x06proto3"
+	"\tCancelJob\x12\x1b.limner.v1.CancelJobRequest\x1a\x1c.limner.v1.CancelJobResponse\x12j\n" +
+	"\x15ListWebhookDeliveries\x12'.limner.v1.ListWebhookDeliveriesRequest\x1a(.limner.v1.ListWebhookDeliveriesResponseB@Z>github.com/limner-dev/limner/clients/go/gen/limner/v1;limnerv1b\x06proto3"
 
 var (
 	file_limner_v1_job_service_proto_rawDescOnce sync.Once
@@ -483,41 +612,47 @@ func file_limner_v1_job_service_proto_rawDescGZIP() []byte {
 	return file_limner_v1_job_service_proto_rawDescData
 }
 
-var file_limner_v1_job_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_limner_v1_job_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_limner_v1_job_service_proto_goTypes = []any{
-	(*GetJobRequest)(nil),     // 0: limner.v1.GetJobRequest
-	(*GetJobResponse)(nil),    // 1: limner.v1.GetJobResponse
-	(*ListJobsRequest)(nil),   // 2: limner.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),  // 3: limner.v1.ListJobsResponse
-	(*WatchJobRequest)(nil),   // 4: limner.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),  // 5: limner.v1.WatchJobResponse
-	(*CancelJobRequest)(nil),  // 6: limner.v1.CancelJobRequest
-	(*CancelJobResponse)(nil), // 7: limner.v1.CancelJobResponse
-	(*Job)(nil),               // 8: limner.v1.Job
-	(JobState)(0),             // 9: limner.v1.JobState
-	(JobKind)(0),              // 10: limner.v1.JobKind
-	(*JobEvent)(nil),          // 11: limner.v1.JobEvent
+	(*GetJobRequest)(nil),                 // 0: limner.v1.GetJobRequest
+	(*GetJobResponse)(nil),                // 1: limner.v1.GetJobResponse
+	(*ListJobsRequest)(nil),               // 2: limner.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),              // 3: limner.v1.ListJobsResponse
+	(*WatchJobRequest)(nil),               // 4: limner.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),              // 5: limner.v1.WatchJobResponse
+	(*CancelJobRequest)(nil),              // 6: limner.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),             // 7: limner.v1.CancelJobResponse
+	(*ListWebhookDeliveriesRequest)(nil),  // 8: limner.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil), // 9: limner.v1.ListWebhookDeliveriesResponse
+	(*Job)(nil),                           // 10: limner.v1.Job
+	(JobState)(0),                         // 11: limner.v1.JobState
+	(JobKind)(0),                          // 12: limner.v1.JobKind
+	(*JobEvent)(nil),                      // 13: limner.v1.JobEvent
+	(*WebhookDelivery)(nil),               // 14: limner.v1.WebhookDelivery
 }
 var file_limner_v1_job_service_proto_depIdxs = []int32{
-	8,  // 0: limner.v1.GetJobResponse.job:type_name -> limner.v1.Job
-	9,  // 1: limner.v1.ListJobsRequest.states:type_name -> limner.v1.JobState
-	10, // 2: limner.v1.ListJobsRequest.kinds:type_name -> limner.v1.JobKind
-	8,  // 3: limner.v1.ListJobsResponse.jobs:type_name -> limner.v1.Job
-	11, // 4: limner.v1.WatchJobResponse.event:type_name -> limner.v1.JobEvent
-	8,  // 5: limner.v1.CancelJobResponse.job:type_name -> limner.v1.Job
-	0,  // 6: limner.v1.JobService.GetJob:input_type -> limner.v1.GetJobRequest
-	2,  // 7: limner.v1.JobService.ListJobs:input_type -> limner.v1.ListJobsRequest
-	4,  // 8: limner.v1.JobService.WatchJob:input_type -> limner.v1.WatchJobRequest
-	6,  // 9: limner.v1.JobService.CancelJob:input_type -> limner.v1.CancelJobRequest
-	1,  // 10: limner.v1.JobService.GetJob:output_type -> limner.v1.GetJobResponse
-	3,  // 11: limner.v1.JobService.ListJobs:output_type -> limner.v1.ListJobsResponse
-	5,  // 12: limner.v1.JobService.WatchJob:output_type -> limner.v1.WatchJobResponse
-	7,  // 13: limner.v1.JobService.CancelJob:output_type -> limner.v1.CancelJobResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	10, // 0: limner.v1.GetJobResponse.job:type_name -> limner.v1.Job
+	11, // 1: limner.v1.ListJobsRequest.states:type_name -> limner.v1.JobState
+	12, // 2: limner.v1.ListJobsRequest.kinds:type_name -> limner.v1.JobKind
+	10, // 3: limner.v1.ListJobsResponse.jobs:type_name -> limner.v1.Job
+	13, // 4: limner.v1.WatchJobResponse.event:type_name -> limner.v1.JobEvent
+	10, // 5: limner.v1.CancelJobResponse.job:type_name -> limner.v1.Job
+	14, // 6: limner.v1.ListWebhookDeliveriesResponse.webhook_deliveries:type_name -> limner.v1.WebhookDelivery
+	0,  // 7: limner.v1.JobService.GetJob:input_type -> limner.v1.GetJobRequest
+	2,  // 8: limner.v1.JobService.ListJobs:input_type -> limner.v1.ListJobsRequest
+	4,  // 9: limner.v1.JobService.WatchJob:input_type -> limner.v1.WatchJobRequest
+	6,  // 10: limner.v1.JobService.CancelJob:input_type -> limner.v1.CancelJobRequest
+	8,  // 11: limner.v1.JobService.ListWebhookDeliveries:input_type -> limner.v1.ListWebhookDeliveriesRequest
+	1,  // 12: limner.v1.JobService.GetJob:output_type -> limner.v1.GetJobResponse
+	3,  // 13: limner.v1.JobService.ListJobs:output_type -> limner.v1.ListJobsResponse
+	5,  // 14: limner.v1.JobService.WatchJob:output_type -> limner.v1.WatchJobResponse
+	7,  // 15: limner.v1.JobService.CancelJob:output_type -> limner.v1.CancelJobResponse
+	9,  // 16: limner.v1.JobService.ListWebhookDeliveries:output_type -> limner.v1.ListWebhookDeliveriesResponse
+	12, // [12:17] is the sub-list for method output_type
+	7,  // [7:12] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_limner_v1_job_service_proto_init() }
@@ -532,7 +667,7 @@ func file_limner_v1_job_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_limner_v1_job_service_proto_rawDesc), len(file_limner_v1_job_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

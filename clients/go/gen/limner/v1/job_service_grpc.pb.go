@@ -21,10 +21,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_GetJob_FullMethodName    = "/limner.v1.JobService/GetJob"
-	JobService_ListJobs_FullMethodName  = "/limner.v1.JobService/ListJobs"
-	JobService_WatchJob_FullMethodName  = "/limner.v1.JobService/WatchJob"
-	JobService_CancelJob_FullMethodName = "/limner.v1.JobService/CancelJob"
+	JobService_GetJob_FullMethodName                = "/limner.v1.JobService/GetJob"
+	JobService_ListJobs_FullMethodName              = "/limner.v1.JobService/ListJobs"
+	JobService_WatchJob_FullMethodName              = "/limner.v1.JobService/WatchJob"
+	JobService_CancelJob_FullMethodName             = "/limner.v1.JobService/CancelJob"
+	JobService_ListWebhookDeliveries_FullMethodName = "/limner.v1.JobService/ListWebhookDeliveries"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -45,6 +46,9 @@ type JobServiceClient interface {
 	// Cancels a queued or running job. The provider call in flight is interrupted. Cancelling
 	// a job that already ended is a FAILED_PRECONDITION error.
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
+	// Lists the webhook deliveries of a job's events, oldest first: what was posted where,
+	// the attempts so far, and whether it arrived. Empty for a job without a webhook.
+	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
 }
 
 type jobServiceClient struct {
@@ -104,6 +108,16 @@ func (c *jobServiceClient) CancelJob(ctx context.Context, in *CancelJobRequest, 
 	return out, nil
 }
 
+func (c *jobServiceClient) ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhookDeliveriesResponse)
+	err := c.cc.Invoke(ctx, JobService_ListWebhookDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -122,6 +136,9 @@ type JobServiceServer interface {
 	// Cancels a queued or running job. The provider call in flight is interrupted. Cancelling
 	// a job that already ended is a FAILED_PRECONDITION error.
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
+	// Lists the webhook deliveries of a job's events, oldest first: what was posted where,
+	// the attempts so far, and whether it arrived. Empty for a job without a webhook.
+	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -143,6 +160,9 @@ func (UnimplementedJobServiceServer) WatchJob(*WatchJobRequest, grpc.ServerStrea
 }
 func (UnimplementedJobServiceServer) CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelJob not implemented")
+}
+func (UnimplementedJobServiceServer) ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhookDeliveries not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -230,6 +250,24 @@ func _JobService_CancelJob_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_ListWebhookDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhookDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).ListWebhookDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_ListWebhookDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).ListWebhookDeliveries(ctx, req.(*ListWebhookDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +286,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelJob",
 			Handler:    _JobService_CancelJob_Handler,
+		},
+		{
+			MethodName: "ListWebhookDeliveries",
+			Handler:    _JobService_ListWebhookDeliveries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -708,9 +708,13 @@ type ImageSettings struct {
 	// Messages the scene writer reads: the selected one and those before it. 0 means 3.
 	ContextWindowSize int32 `protobuf:"varint,7,opt,name=context_window_size,json=contextWindowSize,proto3" json:"context_window_size,omitempty"`
 	// When the settings last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The webhook for jobs created without one of their own (update mask path
+	// `default_webhook`; set it to an empty message to remove it). Jobs keep the webhook they
+	// were created with, so changing it affects only later jobs.
+	DefaultWebhook *JobWebhook `protobuf:"bytes,9,opt,name=default_webhook,json=defaultWebhook,proto3" json:"default_webhook,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ImageSettings) Reset() {
@@ -795,6 +799,13 @@ func (x *ImageSettings) GetContextWindowSize() int32 {
 func (x *ImageSettings) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *ImageSettings) GetDefaultWebhook() *JobWebhook {
+	if x != nil {
+		return x.DefaultWebhook
 	}
 	return nil
 }
@@ -1013,7 +1024,7 @@ var File_limner_v1_model_proto protoreflect.FileDescriptor
 
 const file_limner_v1_model_proto_rawDesc = "" +
 	"\n" +
-	"\x15limner/v1/model.proto\x12\tlimner.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x04\n" +
+	"\x15limner/v1/model.proto\x12\tlimner.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13limner/v1/job.proto\"\xcc\x04\n" +
 	"\x05Model\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12!\n" +
@@ -1049,7 +1060,7 @@ const file_limner_v1_model_proto_rawDesc = "" +
 	"\vhas_api_key\x18\x04 \x01(\bR\thasApiKey\x12.\n" +
 	"\x13max_concurrent_jobs\x18\x05 \x01(\x05R\x11maxConcurrentJobs\x12\x1c\n" +
 	"\tavailable\x18\x06 \x01(\bR\tavailable:C\xeaA@\n" +
-	"\x13limner.dev/Provider\x12\x14providers/{provider}*\tproviders2\bprovider\"\xac\x03\n" +
+	"\x13limner.dev/Provider\x12\x14providers/{provider}*\tproviders2\bprovider\"\xec\x03\n" +
 	"\rImageSettings\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1f\n" +
 	"\vimage_model\x18\x02 \x01(\tR\n" +
@@ -1061,7 +1072,8 @@ const file_limner_v1_model_proto_rawDesc = "" +
 	"scene_mode\x18\x06 \x01(\x0e2\x14.limner.v1.SceneModeR\tsceneMode\x12.\n" +
 	"\x13context_window_size\x18\a \x01(\x05R\x11contextWindowSize\x12A\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime:;\xeaA8\n" +
+	"updateTime\x12>\n" +
+	"\x0fdefault_webhook\x18\t \x01(\v2\x15.limner.v1.JobWebhookR\x0edefaultWebhook:;\xeaA8\n" +
 	"\x18limner.dev/ImageSettings\x12\rimageSettings2\rimageSettings\"\xfe\x01\n" +
 	"\fFeatureCheck\x12,\n" +
 	"\afeature\x18\x01 \x01(\x0e2\x12.limner.v1.FeatureR\afeature\x12\x14\n" +
@@ -1144,6 +1156,7 @@ var file_limner_v1_model_proto_goTypes = []any{
 	(*FeatureCheck)(nil),          // 9: limner.v1.FeatureCheck
 	(*PromptTemplate)(nil),        // 10: limner.v1.PromptTemplate
 	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*JobWebhook)(nil),            // 12: limner.v1.JobWebhook
 }
 var file_limner_v1_model_proto_depIdxs = []int32{
 	0,  // 0: limner.v1.Model.input_modalities:type_name -> limner.v1.Modality
@@ -1154,14 +1167,15 @@ var file_limner_v1_model_proto_depIdxs = []int32{
 	11, // 5: limner.v1.Model.update_time:type_name -> google.protobuf.Timestamp
 	3,  // 6: limner.v1.ImageSettings.scene_mode:type_name -> limner.v1.SceneMode
 	11, // 7: limner.v1.ImageSettings.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 8: limner.v1.FeatureCheck.feature:type_name -> limner.v1.Feature
-	4,  // 9: limner.v1.PromptTemplate.kind:type_name -> limner.v1.TemplateKind
-	11, // 10: limner.v1.PromptTemplate.update_time:type_name -> google.protobuf.Timestamp
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 8: limner.v1.ImageSettings.default_webhook:type_name -> limner.v1.JobWebhook
+	2,  // 9: limner.v1.FeatureCheck.feature:type_name -> limner.v1.Feature
+	4,  // 10: limner.v1.PromptTemplate.kind:type_name -> limner.v1.TemplateKind
+	11, // 11: limner.v1.PromptTemplate.update_time:type_name -> google.protobuf.Timestamp
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_limner_v1_model_proto_init() }
@@ -1169,6 +1183,7 @@ func file_limner_v1_model_proto_init() {
 	if File_limner_v1_model_proto != nil {
 		return
 	}
+	file_limner_v1_job_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

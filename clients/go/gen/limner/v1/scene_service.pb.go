@@ -772,7 +772,10 @@ type GenerateSceneRequest struct {
 	// as ASK_FIRST because an explicit request always drafts.
 	Mode SceneMode `protobuf:"varint,3,opt,name=mode,proto3,enum=limner.v1.SceneMode" json:"mode,omitempty"`
 	// Idempotency key; see GenerateImageRequest.request_id.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Where to post this job's events. Unset uses the workspace's default webhook
+	// (ImageSettings.default_webhook), if any.
+	Webhook       *JobWebhook `protobuf:"bytes,5,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -833,6 +836,13 @@ func (x *GenerateSceneRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *GenerateSceneRequest) GetWebhook() *JobWebhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
 }
 
 // One message of a SceneService.GenerateScene stream.
@@ -1331,13 +1341,14 @@ const file_limner_v1_scene_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"n\n" +
 	"\x14ListMessagesResponse\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.limner.v1.MessageR\bmessages\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x97\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x01\n" +
 	"\x14GenerateSceneRequest\x12\x1e\n" +
 	"\amessage\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\amessage\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x12(\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x14.limner.v1.SceneModeR\x04mode\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"B\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12/\n" +
+	"\awebhook\x18\x05 \x01(\v2\x15.limner.v1.JobWebhookR\awebhook\"B\n" +
 	"\x15GenerateSceneResponse\x12)\n" +
 	"\x05event\x18\x01 \x01(\v2\x13.limner.v1.JobEventR\x05event\"+\n" +
 	"\x0fGetSceneRequest\x12\x18\n" +
@@ -1417,8 +1428,9 @@ var file_limner_v1_scene_service_proto_goTypes = []any{
 	(*Chat)(nil),                  // 23: limner.v1.Chat
 	(*Message)(nil),               // 24: limner.v1.Message
 	(SceneMode)(0),                // 25: limner.v1.SceneMode
-	(*JobEvent)(nil),              // 26: limner.v1.JobEvent
-	(*Scene)(nil),                 // 27: limner.v1.Scene
+	(*JobWebhook)(nil),            // 26: limner.v1.JobWebhook
+	(*JobEvent)(nil),              // 27: limner.v1.JobEvent
+	(*Scene)(nil),                 // 28: limner.v1.Scene
 }
 var file_limner_v1_scene_service_proto_depIdxs = []int32{
 	23, // 0: limner.v1.CreateChatRequest.chat:type_name -> limner.v1.Chat
@@ -1430,38 +1442,39 @@ var file_limner_v1_scene_service_proto_depIdxs = []int32{
 	24, // 6: limner.v1.CreateMessageResponse.message:type_name -> limner.v1.Message
 	24, // 7: limner.v1.ListMessagesResponse.messages:type_name -> limner.v1.Message
 	25, // 8: limner.v1.GenerateSceneRequest.mode:type_name -> limner.v1.SceneMode
-	26, // 9: limner.v1.GenerateSceneResponse.event:type_name -> limner.v1.JobEvent
-	27, // 10: limner.v1.GetSceneResponse.scene:type_name -> limner.v1.Scene
-	27, // 11: limner.v1.ListScenesResponse.scenes:type_name -> limner.v1.Scene
-	26, // 12: limner.v1.ApproveSceneResponse.event:type_name -> limner.v1.JobEvent
-	27, // 13: limner.v1.RejectSceneResponse.scene:type_name -> limner.v1.Scene
-	0,  // 14: limner.v1.SceneService.CreateChat:input_type -> limner.v1.CreateChatRequest
-	2,  // 15: limner.v1.SceneService.GetChat:input_type -> limner.v1.GetChatRequest
-	4,  // 16: limner.v1.SceneService.ListChats:input_type -> limner.v1.ListChatsRequest
-	6,  // 17: limner.v1.SceneService.DeleteChat:input_type -> limner.v1.DeleteChatRequest
-	9,  // 18: limner.v1.SceneService.CreateMessage:input_type -> limner.v1.CreateMessageRequest
-	11, // 19: limner.v1.SceneService.ListMessages:input_type -> limner.v1.ListMessagesRequest
-	13, // 20: limner.v1.SceneService.GenerateScene:input_type -> limner.v1.GenerateSceneRequest
-	15, // 21: limner.v1.SceneService.GetScene:input_type -> limner.v1.GetSceneRequest
-	17, // 22: limner.v1.SceneService.ListScenes:input_type -> limner.v1.ListScenesRequest
-	19, // 23: limner.v1.SceneService.ApproveScene:input_type -> limner.v1.ApproveSceneRequest
-	21, // 24: limner.v1.SceneService.RejectScene:input_type -> limner.v1.RejectSceneRequest
-	1,  // 25: limner.v1.SceneService.CreateChat:output_type -> limner.v1.CreateChatResponse
-	3,  // 26: limner.v1.SceneService.GetChat:output_type -> limner.v1.GetChatResponse
-	5,  // 27: limner.v1.SceneService.ListChats:output_type -> limner.v1.ListChatsResponse
-	7,  // 28: limner.v1.SceneService.DeleteChat:output_type -> limner.v1.DeleteChatResponse
-	10, // 29: limner.v1.SceneService.CreateMessage:output_type -> limner.v1.CreateMessageResponse
-	12, // 30: limner.v1.SceneService.ListMessages:output_type -> limner.v1.ListMessagesResponse
-	14, // 31: limner.v1.SceneService.GenerateScene:output_type -> limner.v1.GenerateSceneResponse
-	16, // 32: limner.v1.SceneService.GetScene:output_type -> limner.v1.GetSceneResponse
-	18, // 33: limner.v1.SceneService.ListScenes:output_type -> limner.v1.ListScenesResponse
-	20, // 34: limner.v1.SceneService.ApproveScene:output_type -> limner.v1.ApproveSceneResponse
-	22, // 35: limner.v1.SceneService.RejectScene:output_type -> limner.v1.RejectSceneResponse
-	25, // [25:36] is the sub-list for method output_type
-	14, // [14:25] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	26, // 9: limner.v1.GenerateSceneRequest.webhook:type_name -> limner.v1.JobWebhook
+	27, // 10: limner.v1.GenerateSceneResponse.event:type_name -> limner.v1.JobEvent
+	28, // 11: limner.v1.GetSceneResponse.scene:type_name -> limner.v1.Scene
+	28, // 12: limner.v1.ListScenesResponse.scenes:type_name -> limner.v1.Scene
+	27, // 13: limner.v1.ApproveSceneResponse.event:type_name -> limner.v1.JobEvent
+	28, // 14: limner.v1.RejectSceneResponse.scene:type_name -> limner.v1.Scene
+	0,  // 15: limner.v1.SceneService.CreateChat:input_type -> limner.v1.CreateChatRequest
+	2,  // 16: limner.v1.SceneService.GetChat:input_type -> limner.v1.GetChatRequest
+	4,  // 17: limner.v1.SceneService.ListChats:input_type -> limner.v1.ListChatsRequest
+	6,  // 18: limner.v1.SceneService.DeleteChat:input_type -> limner.v1.DeleteChatRequest
+	9,  // 19: limner.v1.SceneService.CreateMessage:input_type -> limner.v1.CreateMessageRequest
+	11, // 20: limner.v1.SceneService.ListMessages:input_type -> limner.v1.ListMessagesRequest
+	13, // 21: limner.v1.SceneService.GenerateScene:input_type -> limner.v1.GenerateSceneRequest
+	15, // 22: limner.v1.SceneService.GetScene:input_type -> limner.v1.GetSceneRequest
+	17, // 23: limner.v1.SceneService.ListScenes:input_type -> limner.v1.ListScenesRequest
+	19, // 24: limner.v1.SceneService.ApproveScene:input_type -> limner.v1.ApproveSceneRequest
+	21, // 25: limner.v1.SceneService.RejectScene:input_type -> limner.v1.RejectSceneRequest
+	1,  // 26: limner.v1.SceneService.CreateChat:output_type -> limner.v1.CreateChatResponse
+	3,  // 27: limner.v1.SceneService.GetChat:output_type -> limner.v1.GetChatResponse
+	5,  // 28: limner.v1.SceneService.ListChats:output_type -> limner.v1.ListChatsResponse
+	7,  // 29: limner.v1.SceneService.DeleteChat:output_type -> limner.v1.DeleteChatResponse
+	10, // 30: limner.v1.SceneService.CreateMessage:output_type -> limner.v1.CreateMessageResponse
+	12, // 31: limner.v1.SceneService.ListMessages:output_type -> limner.v1.ListMessagesResponse
+	14, // 32: limner.v1.SceneService.GenerateScene:output_type -> limner.v1.GenerateSceneResponse
+	16, // 33: limner.v1.SceneService.GetScene:output_type -> limner.v1.GetSceneResponse
+	18, // 34: limner.v1.SceneService.ListScenes:output_type -> limner.v1.ListScenesResponse
+	20, // 35: limner.v1.SceneService.ApproveScene:output_type -> limner.v1.ApproveSceneResponse
+	22, // 36: limner.v1.SceneService.RejectScene:output_type -> limner.v1.RejectSceneResponse
+	26, // [26:37] is the sub-list for method output_type
+	15, // [15:26] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_limner_v1_scene_service_proto_init() }

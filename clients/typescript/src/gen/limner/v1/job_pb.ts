@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file limner/v1/job.proto.
  */
 export const file_limner_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChNsaW1uZXIvdjEvam9iLnByb3RvEglsaW1uZXIudjEiwgUKA0pvYhISCgRuYW1lGAEgASgJQgTiQQEIEiYKBGtpbmQYAiABKA4yEi5saW1uZXIudjEuSm9iS2luZEIE4kEBAxIoCgVzdGF0ZRgDIAEoDjITLmxpbW5lci52MS5Kb2JTdGF0ZUIE4kEBAxIuCghwcm9ncmVzcxgEIAEoCzIWLmxpbW5lci52MS5Kb2JQcm9ncmVzc0IE4kEBAxITCgVtb2RlbBgFIAEoCUIE4kEBAxIUCgZwcm9tcHQYBiABKAlCBOJBAQMSNQoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI0CgpzdGFydF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSKgoGcmVzdWx0GAsgASgLMhQubGltbmVyLnYxLkpvYlJlc3VsdEIE4kEBAxInCgVlcnJvchgMIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzQgTiQQEDEi0KCHdhcm5pbmdzGA0gAygLMhUubGltbmVyLnYxLkpvYldhcm5pbmdCBOJBAQMSGwoNbGFzdF9zZXF1ZW5jZRgOIAEoA0IE4kEBAxIVCgdhdHRlbXB0GA8gASgFQgTiQQEDEhQKBnRhcmdldBgQIAEoCUIE4kEBAxIoCgV1c2FnZRgRIAEoCzITLmxpbW5lci52MS5Kb2JVc2FnZUIE4kEBAzoq6kEnCg5saW1uZXIuZGV2L0pvYhIKam9icy97am9ifSoEam9iczIDam9iIncKCEpvYlVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhQKDHRvdGFsX3Rva2VucxgDIAEoAxIQCghjb3N0X3VzZBgEIAEoARIWCg5wcm92aWRlcl9jYWxscxgFIAEoBSLSBAoISm9iRXZlbnQSCwoDam9iGAEgASgJEhAKCHNlcXVlbmNlGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXRyYW5zaWVudBgEIAEoCBIiCghzbmFwc2hvdBgKIAEoCzIOLmxpbW5lci52MS5Kb2JIABIqCghwcm9ncmVzcxgLIAEoCzIWLmxpbW5lci52MS5Kb2JQcm9ncmVzc0gAEigKB3ByZXZpZXcYDCABKAsyFS5saW1uZXIudjEuSm9iUHJldmlld0gAEi0KCnRleHRfZGVsdGEYDSABKAsyFy5saW1uZXIudjEuSm9iVGV4dERlbHRhSAASOwoRYXBwcm92YWxfcmVxdWlyZWQYDiABKAsyHi5saW1uZXIudjEuSm9iQXBwcm92YWxSZXF1aXJlZEgAEigKB3dhcm5pbmcYDyABKAsyFS5saW1uZXIudjEuSm9iV2FybmluZ0gAEikKCWNvbXBsZXRlZBgQIAEoCzIULmxpbW5lci52MS5Kb2JSZXN1bHRIABIkCgZmYWlsZWQYESABKAsyEi5nb29nbGUucnBjLlN0YXR1c0gAEiwKCWNhbmNlbGxlZBgSIAEoCzIXLmxpbW5lci52MS5Kb2JDYW5jZWxsZWRIABIsCgloZWFydGJlYXQYEyABKAsyFy5saW1uZXIudjEuSm9iSGVhcnRiZWF0SAASJAoFdXNhZ2UYFCABKAsyEy5saW1uZXIudjEuSm9iVXNhZ2VIAEIHCgVldmVudCLJAQoLSm9iUHJvZ3Jlc3MSIgoFc3RhZ2UYASABKA4yEy5saW1uZXIudjEuSm9iU3RhZ2USFQoIZnJhY3Rpb24YAiABKAFIAIgBARIMCgRzdGVwGAMgASgFEhMKC3RvdGFsX3N0ZXBzGAQgASgFEiYKA2V0YRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdtZXNzYWdlGAYgASgJEhYKDnF1ZXVlX3Bvc2l0aW9uGAcgASgFQgsKCV9mcmFjdGlvbiIpCgpKb2JQcmV2aWV3Eg0KBWFzc2V0GAEgASgJEgwKBHN0ZXAYAiABKAUiHAoMSm9iVGV4dERlbHRhEgwKBHRleHQYASABKAkiNAoTSm9iQXBwcm92YWxSZXF1aXJlZBIOCgZwcm9tcHQYASABKAkSDQoFc2NlbmUYAiABKAkiOgoKSm9iV2FybmluZxIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDQoFZmllbGQYAyABKAkiQQoJSm9iUmVzdWx0EiYKBmltYWdlcxgBIAMoCzIWLmxpbW5lci52MS5JbWFnZU91dHB1dBIMCgR0ZXh0GAIgASgJIn4KC0ltYWdlT3V0cHV0Eg0KBWFzc2V0GAEgASgJEg0KBXdpZHRoGAIgASgFEg4KBmhlaWdodBgDIAEoBRIRCgltaW1lX3R5cGUYBCABKAkSEQoEc2VlZBgFIAEoA0gAiAEBEhIKCnNpemVfYnl0ZXMYBiABKANCBwoFX3NlZWQiHgoMSm9iQ2FuY2VsbGVkEg4KBnJlYXNvbhgBIAEoCSIyCgxKb2JIZWFydGJlYXQSIgoFc3RhdGUYASABKA4yEy5saW1uZXIudjEuSm9iU3RhdGUqxAEKB0pvYktpbmQSGAoUSk9CX0tJTkRfVU5TUEVDSUZJRUQQABIdChlKT0JfS0lORF9JTUFHRV9HRU5FUkFUSU9OEAESFwoTSk9CX0tJTkRfSU1BR0VfRURJVBACEh4KGkpPQl9LSU5EX0FWQVRBUl9HRU5FUkFUSU9OEAMSGAoUSk9CX0tJTkRfQVZBVEFSX0VESVQQBBISCg5KT0JfS0lORF9TQ0VORRAFEhkKFUpPQl9LSU5EX0RFU0lHTl9OT1RFUxAGKrsBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIfChtKT0JfU1RBVEVfQVdBSVRJTkdfQVBQUk9WQUwQAxIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAQSFAoQSk9CX1NUQVRFX0ZBSUxFRBAFEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBirYAQoISm9iU3RhZ2USGQoVSk9CX1NUQUdFX1VOU1BFQ0lGSUVEEAASFAoQSk9CX1NUQUdFX1FVRVVFRBABEhcKE0pPQl9TVEFHRV9QUkVQQVJJTkcQAhIVChFKT0JfU1RBR0VfV1JJVElORxADEh8KG0pPQl9TVEFHRV9BV0FJVElOR19BUFBST1ZBTBAEEhgKFEpPQl9TVEFHRV9HRU5FUkFUSU5HEAUSGQoVSk9CX1NUQUdFX0RPV05MT0FESU5HEAYSFQoRSk9CX1NUQUdFX1NUT1JJTkcQB0JAWj5naXRodWIuY29tL2xpbW5lci1kZXYvbGltbmVyL2NsaWVudHMvZ28vZ2VuL2xpbW5lci92MTtsaW1uZXJ2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("ChNsaW1uZXIvdjEvam9iLnByb3RvEglsaW1uZXIudjEi8AUKA0pvYhISCgRuYW1lGAEgASgJQgTiQQEIEiYKBGtpbmQYAiABKA4yEi5saW1uZXIudjEuSm9iS2luZEIE4kEBAxIoCgVzdGF0ZRgDIAEoDjITLmxpbW5lci52MS5Kb2JTdGF0ZUIE4kEBAxIuCghwcm9ncmVzcxgEIAEoCzIWLmxpbW5lci52MS5Kb2JQcm9ncmVzc0IE4kEBAxITCgVtb2RlbBgFIAEoCUIE4kEBAxIUCgZwcm9tcHQYBiABKAlCBOJBAQMSNQoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI0CgpzdGFydF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSKgoGcmVzdWx0GAsgASgLMhQubGltbmVyLnYxLkpvYlJlc3VsdEIE4kEBAxInCgVlcnJvchgMIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzQgTiQQEDEi0KCHdhcm5pbmdzGA0gAygLMhUubGltbmVyLnYxLkpvYldhcm5pbmdCBOJBAQMSGwoNbGFzdF9zZXF1ZW5jZRgOIAEoA0IE4kEBAxIVCgdhdHRlbXB0GA8gASgFQgTiQQEDEhQKBnRhcmdldBgQIAEoCUIE4kEBAxIoCgV1c2FnZRgRIAEoCzITLmxpbW5lci52MS5Kb2JVc2FnZUIE4kEBAxIsCgd3ZWJob29rGBIgASgLMhUubGltbmVyLnYxLkpvYldlYmhvb2tCBOJBAQM6KupBJwoObGltbmVyLmRldi9Kb2ISCmpvYnMve2pvYn0qBGpvYnMyA2pvYiJ3CghKb2JVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIUCgx0b3RhbF90b2tlbnMYAyABKAMSEAoIY29zdF91c2QYBCABKAESFgoOcHJvdmlkZXJfY2FsbHMYBSABKAUi0gQKCEpvYkV2ZW50EgsKA2pvYhgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl0cmFuc2llbnQYBCABKAgSIgoIc25hcHNob3QYCiABKAsyDi5saW1uZXIudjEuSm9iSAASKgoIcHJvZ3Jlc3MYCyABKAsyFi5saW1uZXIudjEuSm9iUHJvZ3Jlc3NIABIoCgdwcmV2aWV3GAwgASgLMhUubGltbmVyLnYxLkpvYlByZXZpZXdIABItCgp0ZXh0X2RlbHRhGA0gASgLMhcubGltbmVyLnYxLkpvYlRleHREZWx0YUgAEjsKEWFwcHJvdmFsX3JlcXVpcmVkGA4gASgLMh4ubGltbmVyLnYxLkpvYkFwcHJvdmFsUmVxdWlyZWRIABIoCgd3YXJuaW5nGA8gASgLMhUubGltbmVyLnYxLkpvYldhcm5pbmdIABIpCgljb21wbGV0ZWQYECABKAsyFC5saW1uZXIudjEuSm9iUmVzdWx0SAASJAoGZmFpbGVkGBEgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIABIsCgljYW5jZWxsZWQYEiABKAsyFy5saW1uZXIudjEuSm9iQ2FuY2VsbGVkSAASLAoJaGVhcnRiZWF0GBMgASgLMhcubGltbmVyLnYxLkpvYkhlYXJ0YmVhdEgAEiQKBXVzYWdlGBQgASgLMhMubGltbmVyLnYxLkpvYlVzYWdlSABCBwoFZXZlbnQiyQEKC0pvYlByb2dyZXNzEiIKBXN0YWdlGAEgASgOMhMubGltbmVyLnYxLkpvYlN0YWdlEhUKCGZyYWN0aW9uGAIgASgBSACIAQESDAoEc3RlcBgDIAEoBRITCgt0b3RhbF9zdGVwcxgEIAEoBRImCgNldGEYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHbWVzc2FnZRgGIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgHIAEoBUILCglfZnJhY3Rpb24iKQoKSm9iUHJldmlldxINCgVhc3NldBgBIAEoCRIMCgRzdGVwGAIgASgFIhwKDEpvYlRleHREZWx0YRIMCgR0ZXh0GAEgASgJIjQKE0pvYkFwcHJvdmFsUmVxdWlyZWQSDgoGcHJvbXB0GAEgASgJEg0KBXNjZW5lGAIgASgJIjoKCkpvYldhcm5pbmcSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg0KBWZpZWxkGAMgASgJIkEKCUpvYlJlc3VsdBImCgZpbWFnZXMYASADKAsyFi5saW1uZXIudjEuSW1hZ2VPdXRwdXQSDAoEdGV4dBgCIAEoCSJ+CgtJbWFnZU91dHB1dBINCgVhc3NldBgBIAEoCRINCgV3aWR0aBgCIAEoBRIOCgZoZWlnaHQYAyABKAUSEQoJbWltZV90eXBlGAQgASgJEhEKBHNlZWQYBSABKANIAIgBARISCgpzaXplX2J5dGVzGAYgASgDQgcKBV9zZWVkIh4KDEpvYkNhbmNlbGxlZBIOCgZyZWFzb24YASABKAkiMgoMSm9iSGVhcnRiZWF0EiIKBXN0YXRlGAEgASgOMhMubGltbmVyLnYxLkpvYlN0YXRlIkIKCkpvYldlYmhvb2sSCwoDdXJsGAEgASgJEicKBmV2ZW50cxgCIAMoDjIXLmxpbW5lci52MS5XZWJob29rRXZlbnQijgMKD1dlYmhvb2tEZWxpdmVyeRIKCgJpZBgBIAEoCRILCgNqb2IYAiABKAkSEAoIc2VxdWVuY2UYAyABKAMSJgoFZXZlbnQYBCABKA4yFy5saW1uZXIudjEuV2ViaG9va0V2ZW50EgsKA3VybBgFIAEoCRIuCgVzdGF0ZRgGIAEoDjIfLmxpbW5lci52MS5XZWJob29rRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgHIAEoBRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9hdHRlbXB0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfYXR0ZW1wdF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBsYXN0X3N0YXR1c19jb2RlGAsgASgFEhIKCmxhc3RfZXJyb3IYDCABKAkSDAoEYm9keRgNIAEoCSrEAQoHSm9iS2luZBIYChRKT0JfS0lORF9VTlNQRUNJRklFRBAAEh0KGUpPQl9LSU5EX0lNQUdFX0dFTkVSQVRJT04QARIXChNKT0JfS0lORF9JTUFHRV9FRElUEAISHgoaSk9CX0tJTkRfQVZBVEFSX0dFTkVSQVRJT04QAxIYChRKT0JfS0lORF9BVkFUQVJfRURJVBAEEhIKDkpPQl9LSU5EX1NDRU5FEAUSGQoVSk9CX0tJTkRfREVTSUdOX05PVEVTEAYquwEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEh8KG0pPQl9TVEFURV9BV0FJVElOR19BUFBST1ZBTBADEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQBBIUChBKT0JfU1RBVEVfRkFJTEVEEAUSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAGKtgBCghKb2JTdGFnZRIZChVKT0JfU1RBR0VfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBR0VfUVVFVUVEEAESFwoTSk9CX1NUQUdFX1BSRVBBUklORxACEhUKEUpPQl9TVEFHRV9XUklUSU5HEAMSHwobSk9CX1NUQUdFX0FXQUlUSU5HX0FQUFJPVkFMEAQSGAoUSk9CX1NUQUdFX0dFTkVSQVRJTkcQBRIZChVKT0JfU1RBR0VfRE9XTkxPQURJTkcQBhIVChFKT0JfU1RBR0VfU1RPUklORxAHKsIBCgxXZWJob29rRXZlbnQSHQoZV0VCSE9PS19FVkVOVF9VTlNQRUNJRklFRBAAEhsKF1dFQkhPT0tfRVZFTlRfQ09NUExFVEVEEAESGAoUV0VCSE9PS19FVkVOVF9GQUlMRUQQAhIbChdXRUJIT09LX0VWRU5UX0NBTkNFTExFRBADEiMKH1dFQkhPT0tfRVZFTlRfQVdBSVRJTkdfQVBQUk9WQUwQBBIaChZXRUJIT09LX0VWRU5UX1BST0dSRVNTEAUqqwEKFFdlYmhvb2tEZWxpdmVyeVN0YXRlEiYKIldFQkhPT0tfREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIiCh5XRUJIT09LX0RFTElWRVJZX1NUQVRFX1BFTkRJTkcQARIkCiBXRUJIT09LX0RFTElWRVJZX1NUQVRFX0RFTElWRVJFRBACEiEKHVdFQkhPT0tfREVMSVZFUllfU1RBVEVfRkFJTEVEEANCQFo+Z2l0aHViLmNvbS9saW1uZXItZGV2L2xpbW5lci9jbGllbnRzL2dvL2dlbi9saW1uZXIvdjE7bGltbmVydjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * A long-running unit of work and its current state.
@@ -155,6 +155,15 @@ export type Job = Message<"limner.v1.Job"> & {
    * @generated from field: limner.v1.JobUsage usage = 17;
    */
   usage?: JobUsage | undefined;
+
+  /**
+   * Where this job's events are posted: the creating request's webhook, or the workspace's
+   * default webhook when the job was created without one. Unset when there is none.
+   * JobService.ListWebhookDeliveries shows what was posted.
+   *
+   * @generated from field: limner.v1.JobWebhook webhook = 18;
+   */
+  webhook?: JobWebhook | undefined;
 };
 
 /**
@@ -659,6 +668,146 @@ export const JobHeartbeatSchema: GenMessage<JobHeartbeat> = /*@__PURE__*/
   messageDesc(file_limner_v1_job, 11);
 
 /**
+ * A webhook: an http(s) endpoint a job's events are posted to, for clients that do not keep
+ * a stream open. Each POST is a JSON document signed as Standard Webhooks describe
+ * (`webhook-id`, `webhook-timestamp` and `webhook-signature` headers, HMAC-SHA256 with the
+ * server's `whsec_` secret); failed deliveries are retried with backoff. See the README's
+ * Webhooks section for the body and how to verify it.
+ *
+ * @generated from message limner.v1.JobWebhook
+ */
+export type JobWebhook = Message<"limner.v1.JobWebhook"> & {
+  /**
+   * The endpoint, an absolute `http` or `https` URL without credentials. Its host must
+   * resolve to public addresses (unless the server allows private ones).
+   *
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * The events to post. Empty means COMPLETED, FAILED, CANCELLED and AWAITING_APPROVAL.
+   *
+   * @generated from field: repeated limner.v1.WebhookEvent events = 2;
+   */
+  events: WebhookEvent[];
+};
+
+/**
+ * Describes the message limner.v1.JobWebhook.
+ * Use `create(JobWebhookSchema)` to create a new message.
+ */
+export const JobWebhookSchema: GenMessage<JobWebhook> = /*@__PURE__*/
+  messageDesc(file_limner_v1_job, 12);
+
+/**
+ * One job event posted (or to be posted) to a webhook, with its attempts so far.
+ *
+ * @generated from message limner.v1.WebhookDelivery
+ */
+export type WebhookDelivery = Message<"limner.v1.WebhookDelivery"> & {
+  /**
+   * The delivery's id, sent as the `webhook-id` header; the same on every retry, so a
+   * receiver deduplicates by it.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The job, `jobs/{job}`.
+   *
+   * @generated from field: string job = 2;
+   */
+  job: string;
+
+  /**
+   * The sequence of the job event this delivery posts.
+   *
+   * @generated from field: int64 sequence = 3;
+   */
+  sequence: bigint;
+
+  /**
+   * Which event it is.
+   *
+   * @generated from field: limner.v1.WebhookEvent event = 4;
+   */
+  event: WebhookEvent;
+
+  /**
+   * The endpoint it is posted to.
+   *
+   * @generated from field: string url = 5;
+   */
+  url: string;
+
+  /**
+   * Delivered, given up, or still pending.
+   *
+   * @generated from field: limner.v1.WebhookDeliveryState state = 6;
+   */
+  state: WebhookDeliveryState;
+
+  /**
+   * Attempts made so far.
+   *
+   * @generated from field: int32 attempts = 7;
+   */
+  attempts: number;
+
+  /**
+   * When the event was logged and the delivery queued.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 8;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When the last attempt was made; unset before the first.
+   *
+   * @generated from field: google.protobuf.Timestamp last_attempt_time = 9;
+   */
+  lastAttemptTime?: Timestamp | undefined;
+
+  /**
+   * When the next attempt is due; set while pending.
+   *
+   * @generated from field: google.protobuf.Timestamp next_attempt_time = 10;
+   */
+  nextAttemptTime?: Timestamp | undefined;
+
+  /**
+   * The HTTP status of the last attempt; 0 when it got no answer.
+   *
+   * @generated from field: int32 last_status_code = 11;
+   */
+  lastStatusCode: number;
+
+  /**
+   * Why the last attempt failed (`HTTP 500`, a timeout, a refused address); empty after
+   * success.
+   *
+   * @generated from field: string last_error = 12;
+   */
+  lastError: string;
+
+  /**
+   * The JSON document posted, byte for byte.
+   *
+   * @generated from field: string body = 13;
+   */
+  body: string;
+};
+
+/**
+ * Describes the message limner.v1.WebhookDelivery.
+ * Use `create(WebhookDeliverySchema)` to create a new message.
+ */
+export const WebhookDeliverySchema: GenMessage<WebhookDelivery> = /*@__PURE__*/
+  messageDesc(file_limner_v1_job, 13);
+
+/**
  * The kinds of work a job can do.
  *
  * @generated from enum limner.v1.JobKind
@@ -851,4 +1000,102 @@ export enum JobStage {
  */
 export const JobStageSchema: GenEnum<JobStage> = /*@__PURE__*/
   enumDesc(file_limner_v1_job, 2);
+
+/**
+ * The job events a webhook can be posted for.
+ *
+ * @generated from enum limner.v1.WebhookEvent
+ */
+export enum WebhookEvent {
+  /**
+   * Unset. Never used by the service.
+   *
+   * @generated from enum value: WEBHOOK_EVENT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The job succeeded (`job.completed`): the result's assets, their sizes and text.
+   *
+   * @generated from enum value: WEBHOOK_EVENT_COMPLETED = 1;
+   */
+  COMPLETED = 1,
+
+  /**
+   * The job failed (`job.failed`): the error status.
+   *
+   * @generated from enum value: WEBHOOK_EVENT_FAILED = 2;
+   */
+  FAILED = 2,
+
+  /**
+   * The job was cancelled or its scene rejected (`job.cancelled`).
+   *
+   * @generated from enum value: WEBHOOK_EVENT_CANCELLED = 3;
+   */
+  CANCELLED = 3,
+
+  /**
+   * The job waits for approval of a drafted prompt (`job.awaiting_approval`).
+   *
+   * @generated from enum value: WEBHOOK_EVENT_AWAITING_APPROVAL = 4;
+   */
+  AWAITING_APPROVAL = 4,
+
+  /**
+   * A logged progress report (`job.progress`), throttled: at most one per job every
+   * `[webhooks] progress_interval_s` seconds (5 by default). Queue positions are not posted.
+   *
+   * @generated from enum value: WEBHOOK_EVENT_PROGRESS = 5;
+   */
+  PROGRESS = 5,
+}
+
+/**
+ * Describes the enum limner.v1.WebhookEvent.
+ */
+export const WebhookEventSchema: GenEnum<WebhookEvent> = /*@__PURE__*/
+  enumDesc(file_limner_v1_job, 3);
+
+/**
+ * Where a webhook delivery stands.
+ *
+ * @generated from enum limner.v1.WebhookDeliveryState
+ */
+export enum WebhookDeliveryState {
+  /**
+   * Unset. Never used by the service.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not delivered yet: waiting for its first attempt or for a retry.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * The endpoint answered with a 2xx status.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_DELIVERED = 2;
+   */
+  DELIVERED = 2,
+
+  /**
+   * Given up: the endpoint answered 410 Gone, refused the address, or every attempt within
+   * the retry window failed.
+   *
+   * @generated from enum value: WEBHOOK_DELIVERY_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum limner.v1.WebhookDeliveryState.
+ */
+export const WebhookDeliveryStateSchema: GenEnum<WebhookDeliveryState> = /*@__PURE__*/
+  enumDesc(file_limner_v1_job, 4);
 

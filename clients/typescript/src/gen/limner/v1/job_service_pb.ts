@@ -7,7 +7,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
-import type { Job, JobEvent, JobKind, JobState } from "./job_pb.js";
+import type { Job, JobEvent, JobKind, JobState, WebhookDelivery } from "./job_pb.js";
 import { file_limner_v1_job } from "./job_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file limner/v1/job_service.proto.
  */
 export const file_limner_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChtsaW1uZXIvdjEvam9iX3NlcnZpY2UucHJvdG8SCWxpbW5lci52MSIjCg1HZXRKb2JSZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQIiLQoOR2V0Sm9iUmVzcG9uc2USGwoDam9iGAEgASgLMg4ubGltbmVyLnYxLkpvYiKAAQoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiMKBnN0YXRlcxgDIAMoDjITLmxpbW5lci52MS5Kb2JTdGF0ZRIhCgVraW5kcxgEIAMoDjISLmxpbW5lci52MS5Kb2JLaW5kIkkKEExpc3RKb2JzUmVzcG9uc2USHAoEam9icxgBIAMoCzIOLmxpbW5lci52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIj0KD1dhdGNoSm9iUmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDIjYKEFdhdGNoSm9iUmVzcG9uc2USIgoFZXZlbnQYASABKAsyEy5saW1uZXIudjEuSm9iRXZlbnQiJgoQQ2FuY2VsSm9iUmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECIjAKEUNhbmNlbEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmxpbW5lci52MS5Kb2IynwIKCkpvYlNlcnZpY2USPQoGR2V0Sm9iEhgubGltbmVyLnYxLkdldEpvYlJlcXVlc3QaGS5saW1uZXIudjEuR2V0Sm9iUmVzcG9uc2USQwoITGlzdEpvYnMSGi5saW1uZXIudjEuTGlzdEpvYnNSZXF1ZXN0GhsubGltbmVyLnYxLkxpc3RKb2JzUmVzcG9uc2USRQoIV2F0Y2hKb2ISGi5saW1uZXIudjEuV2F0Y2hKb2JSZXF1ZXN0GhsubGltbmVyLnYxLldhdGNoSm9iUmVzcG9uc2UwARJGCglDYW5jZWxKb2ISGy5saW1uZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBocLmxpbW5lci52MS5DYW5jZWxKb2JSZXNwb25zZUJAWj5naXRodWIuY29tL2xpbW5lci1kZXYvbGltbmVyL2NsaWVudHMvZ28vZ2VuL2xpbW5lci92MTtsaW1uZXJ2MWIGcHJvdG8z", [file_google_api_field_behavior, file_limner_v1_job]);
+  fileDesc("ChtsaW1uZXIvdjEvam9iX3NlcnZpY2UucHJvdG8SCWxpbW5lci52MSIjCg1HZXRKb2JSZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQIiLQoOR2V0Sm9iUmVzcG9uc2USGwoDam9iGAEgASgLMg4ubGltbmVyLnYxLkpvYiKAAQoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiMKBnN0YXRlcxgDIAMoDjITLmxpbW5lci52MS5Kb2JTdGF0ZRIhCgVraW5kcxgEIAMoDjISLmxpbW5lci52MS5Kb2JLaW5kIkkKEExpc3RKb2JzUmVzcG9uc2USHAoEam9icxgBIAMoCzIOLmxpbW5lci52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIj0KD1dhdGNoSm9iUmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgDIjYKEFdhdGNoSm9iUmVzcG9uc2USIgoFZXZlbnQYASABKAsyEy5saW1uZXIudjEuSm9iRXZlbnQiJgoQQ2FuY2VsSm9iUmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECIjAKEUNhbmNlbEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmxpbW5lci52MS5Kb2IiWwocTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBIUCgZwYXJlbnQYASABKAlCBOJBAQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkicAodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USNgoSd2ViaG9va19kZWxpdmVyaWVzGAEgAygLMhoubGltbmVyLnYxLldlYmhvb2tEZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyiwMKCkpvYlNlcnZpY2USPQoGR2V0Sm9iEhgubGltbmVyLnYxLkdldEpvYlJlcXVlc3QaGS5saW1uZXIudjEuR2V0Sm9iUmVzcG9uc2USQwoITGlzdEpvYnMSGi5saW1uZXIudjEuTGlzdEpvYnNSZXF1ZXN0GhsubGltbmVyLnYxLkxpc3RKb2JzUmVzcG9uc2USRQoIV2F0Y2hKb2ISGi5saW1uZXIudjEuV2F0Y2hKb2JSZXF1ZXN0GhsubGltbmVyLnYxLldhdGNoSm9iUmVzcG9uc2UwARJGCglDYW5jZWxKb2ISGy5saW1uZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBocLmxpbW5lci52MS5DYW5jZWxKb2JSZXNwb25zZRJqChVMaXN0V2ViaG9va0RlbGl2ZXJpZXMSJy5saW1uZXIudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBooLmxpbW5lci52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZUJAWj5naXRodWIuY29tL2xpbW5lci1kZXYvbGltbmVyL2NsaWVudHMvZ28vZ2VuL2xpbW5lci92MTtsaW1uZXJ2MWIGcHJvdG8z", [file_google_api_field_behavior, file_limner_v1_job]);
 
 /**
  * Request for JobService.GetJob.
@@ -221,6 +221,70 @@ export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE_
   messageDesc(file_limner_v1_job_service, 7);
 
 /**
+ * Request for JobService.ListWebhookDeliveries.
+ *
+ * @generated from message limner.v1.ListWebhookDeliveriesRequest
+ */
+export type ListWebhookDeliveriesRequest = Message<"limner.v1.ListWebhookDeliveriesRequest"> & {
+  /**
+   * The job, `jobs/{job}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * Maximum deliveries to return. 0 means 50; values above 500 are treated as 500.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous ListWebhookDeliveriesResponse. The other fields must match that
+   * request.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message limner.v1.ListWebhookDeliveriesRequest.
+ * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_limner_v1_job_service, 8);
+
+/**
+ * Response for JobService.ListWebhookDeliveries.
+ *
+ * @generated from message limner.v1.ListWebhookDeliveriesResponse
+ */
+export type ListWebhookDeliveriesResponse = Message<"limner.v1.ListWebhookDeliveriesResponse"> & {
+  /**
+   * The deliveries, in the order of the events they post.
+   *
+   * @generated from field: repeated limner.v1.WebhookDelivery webhook_deliveries = 1;
+   */
+  webhookDeliveries: WebhookDelivery[];
+
+  /**
+   * Token for the next page; empty when there are no more.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message limner.v1.ListWebhookDeliveriesResponse.
+ * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_limner_v1_job_service, 9);
+
+/**
  * Jobs are the durable engine under every long RPC. Streaming RPCs elsewhere are a create
  * plus WatchJob; this service lets any connection read, follow or cancel them later.
  *
@@ -269,6 +333,17 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof CancelJobRequestSchema;
     output: typeof CancelJobResponseSchema;
+  },
+  /**
+   * Lists the webhook deliveries of a job's events, oldest first: what was posted where,
+   * the attempts so far, and whether it arrived. Empty for a job without a webhook.
+   *
+   * @generated from rpc limner.v1.JobService.ListWebhookDeliveries
+   */
+  listWebhookDeliveries: {
+    methodKind: "unary";
+    input: typeof ListWebhookDeliveriesRequestSchema;
+    output: typeof ListWebhookDeliveriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_limner_v1_job_service, 0);
