@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable
 from pathlib import Path
 
 import httpx
 
+from limner.api import health
 from limner.api.server import GrpcServer, Servicers
 from limner.api.servicers import (
     DesignReferenceServicer,
@@ -21,6 +23,7 @@ from limner.api.servicers import (
     ModelServicer,
     SceneServicer,
 )
+from limner.api.tls import server_tls
 from limner.assets import BlobStore
 from limner.assets.fetch import UrlFetcher, host_of
 from limner.domain.jobs import JobKind
@@ -43,9 +46,12 @@ from limner.features.models import ModelAdmin
 from limner.features.scenes import SceneFeature
 from limner.features.subjects import Subjects
 from limner.features.uploads import Uploads
+from limner.features.webhooks import WebhookJobs, Webhooks
 from limner.jobs import JobHandler, JobRunner, RunnerSettings
 from limner.jobs.eta import RunTimes
 from limner.jobs.hub import EventHub
+from limner.observability import tracing
+from limner.observability.metrics import NO_METRICS, MetricsHooks, metrics_for
 from limner.persistence import Database
 from limner.persistence.assets import SqlAssetRepository
 from limner.persistence.chats import SqlChatRepository
@@ -56,6 +62,7 @@ from limner.persistence.requests import SqlRequestLedger
 from limner.persistence.scenes import SqlSceneRepository
 from limner.persistence.subjects import SqlSubjectRepository
 from limner.persistence.templates import SqlTemplateOverrides
+from limner.persistence.webhooks import SqlWebhookStore, WebhookOutbox
 from limner.prompts import TemplateService
 from limner.providers import (
     BUILTIN_MODELS,
@@ -66,8 +73,14 @@ from limner.providers import (
 )
 from limner.registry import ModelCatalog
 from limner.settings import HttpSettings, ProviderSettings, Settings
+from limner.startup import check_address, migrate_database, prepare_data_dir
+from limner.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger("limner")
+
+# After the grace period, closing the job store, clients and database takes at most this
+# long (a database that hangs must not hold up the exit past the orchestrator's limit).
+CLOSE_BUDGET_S = 1.0
 
 
 def http_client(settings: HttpSettings) -> httpx.AsyncClient:
@@ -117,7 +130,10 @@ class App:
         self.providers: dict[str, Provider] = {}
         self.http: httpx.AsyncClient | None = None
         self.download_http: httpx.AsyncClient | None = None
+        self.webhook_dispatcher: WebhookDispatcher | None = None
         self.templates: TemplateService | None = None
+        self.stop_times: dict[str, float] = {}
+        self.metrics: MetricsHooks = NO_METRICS
 
     @property
     def address(self) -> str:
@@ -136,12 +152,29 @@ class App:
     async def start(self) -> int:
         settings = self.settings
         data_dir = self.data_dir
-        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-        self.database = database = Database(settings.resolved_database_url())
-        await database.migrate()
+        # TLS files first: a bad certificate or key stops the start before anything is built
+        # (TlsConfigError, one line naming the file and the setting).
+        tls = await asyncio.to_thread(server_tls, settings.tls)
+        # Then the address, the data directory and the database, each failing with a
+        # StartupError (one line, an exit code of its own) before anything is built.
+        await asyncio.to_thread(check_address, settings.address)
+        await asyncio.to_thread(prepare_data_dir, data_dir)
+        # /metrics from here on (LIMNER_METRICS__ADDRESS); a taken port stops the start.
+        self.metrics = metrics = metrics_for(
+            settings.metrics.address,
+            models=[model.id for model in configured_models(settings)],
+            providers=self._provider_sections(),
+        )
+        await metrics.start()
+        # Traces when OTEL_TRACES_EXPORTER names an exporter (limner.observability.tracing).
+        traced = tracing.start()
+        self.database = database = Database(settings.resolved_database_url(), carry_context=traced)
+        await migrate_database(database)
+        tracing.instrument_database(database.engine)
 
         # One connection pool for every provider call and result download.
         self.http = http = http_client(settings.http)
+        tracing.instrument_http(http)
         # Shared by every provider: how many answers are read and parsed at once.
         answers = settings.http.max_answers_in_memory
         answer_gate = asyncio.Semaphore(answers) if answers > 0 else None
@@ -150,9 +183,11 @@ class App:
         for provider_id, section in sections.items():
             factory = PROVIDER_KINDS.get(section.kind)
             provider = self._provider_overrides.get(provider_id)
-            if provider is None and factory is not None:
+            if not section.enabled:
+                provider = None
+            elif provider is None and factory is not None:
                 provider = factory(
-                    ProviderContext(provider_id, section, settings, http, answer_gate)
+                    ProviderContext(provider_id, section, settings, http, answer_gate, metrics)
                 )
             if provider is not None:
                 if section.base_url:
@@ -160,11 +195,7 @@ class App:
                     provider.trusted_hosts |= {host_of(section.base_url)}
                 self.providers[provider_id] = provider
             else:
-                log.warning(
-                    "provider %s has kind %r, which this server has no adapter for",
-                    provider_id,
-                    section.kind,
-                )
+                log.info("provider %s (%s) is disabled", provider_id, section.kind)
             provider_infos.append(
                 ProviderInfo(
                     id=provider_id,
@@ -184,7 +215,15 @@ class App:
             adapters=self.providers,
         )
         hub = EventHub()
-        job_store = SqlJobStore(database, lease_s=settings.jobs.lease_s)
+        # Signed webhooks (README: Webhooks): deliveries are queued with the events they post,
+        # then posted by the dispatcher, which runs only with a signing secret.
+        outbox = WebhookOutbox(progress_interval_s=settings.webhooks.progress_interval_s)
+        job_store = SqlJobStore(database, lease_s=settings.jobs.lease_s, webhooks=outbox)
+        webhook_store = SqlWebhookStore(database)
+        self.webhook_dispatcher = WebhookDispatcher.from_settings(settings.webhooks, webhook_store)
+        if self.webhook_dispatcher is not None:
+            outbox.on_queued = self.webhook_dispatcher.wake
+            self.webhook_dispatcher.start()
         self.runner = runner = JobRunner(
             job_store,
             hub,
@@ -196,14 +235,27 @@ class App:
                 preview_interval_s=settings.jobs.preview_interval_s,
                 queue_report_interval_s=settings.jobs.queue_report_interval_s,
                 lease_s=settings.jobs.lease_s,
+                claim_interval_s=settings.jobs.claim_interval_s,
                 provider_concurrency={
                     name: section.max_concurrent_jobs for name, section in sections.items()
                 },
             ),
+            metrics=metrics,
         )
+        webhooks = Webhooks(
+            enabled=self.webhook_dispatcher is not None,
+            allow_private_addresses=settings.webhooks.allow_private_addresses,
+            deliveries=webhook_store,
+            engine=runner,
+        )
+        # What use cases submit jobs to: each job gets its request's or the default webhook.
+        engine = WebhookJobs(runner, webhooks, catalog)
+        blobs = BlobStore(data_dir / "assets")
+        # Made here, once: the health check (limner.assets) then tells when it vanishes.
+        await asyncio.to_thread(blobs.root.mkdir, parents=True, exist_ok=True)
         assets = AssetLibrary(
             SqlAssetRepository(database),
-            BlobStore(data_dir / "assets"),
+            blobs,
             max_image_bytes=settings.assets.max_image_bytes,
             max_image_pixels=settings.assets.max_image_pixels,
         )
@@ -211,6 +263,7 @@ class App:
         # Downloads use httpx's own transport: it honours the sni_hostname extension the
         # fetcher needs to connect to a checked address (see limner.assets.fetch).
         self.download_http = download_http = httpx.AsyncClient(follow_redirects=False)
+        tracing.instrument_http(download_http)
         fetcher = UrlFetcher(
             download_http,
             max_bytes=settings.assets.max_image_bytes,
@@ -218,7 +271,7 @@ class App:
         )
         images = ImageFeature(
             catalog=catalog,
-            engine=runner,
+            engine=engine,
             assets=assets,
             fetcher=fetcher,
             run_times=RunTimes(runner.store),
@@ -227,9 +280,9 @@ class App:
         jobs = JobQueries(runner, settings.jobs.heartbeat_interval_s)
         subjects = Subjects(SqlSubjectRepository(database), assets)
         self.templates = renderer = TemplateService(SqlTemplateOverrides(database))
-        avatars = AvatarFeature(subjects=subjects, images=images, renderer=renderer, engine=runner)
+        avatars = AvatarFeature(subjects=subjects, images=images, renderer=renderer, engine=engine)
         design_notes = DesignNotesFeature(
-            catalog=catalog, engine=runner, subjects=subjects, renderer=renderer
+            catalog=catalog, engine=engine, subjects=subjects, renderer=renderer
         )
         chats = Chats(
             repository=SqlChatRepository(database),
@@ -240,7 +293,7 @@ class App:
         scenes = SceneFeature(
             repository=SqlSceneRepository(database),
             catalog=catalog,
-            engine=runner,
+            engine=engine,
             chats=chats,
             images=images,
             renderer=renderer,
@@ -260,6 +313,7 @@ class App:
                 JobKind.DESIGN_NOTES: JobHandler(DesignNotesSpec, design_notes.render),
             }
         )
+        metrics.observe_jobs({name: runner.slots(name) for name in sections}, hub.watching)
 
         servicers = Servicers(
             images=ImageServicer(
@@ -274,42 +328,82 @@ class App:
             design_references=DesignReferenceServicer(
                 subjects=subjects, design_notes=design_notes, jobs=jobs
             ),
-            models=ModelServicer(ModelAdmin(catalog, ledger, self.providers), renderer),
-            jobs=JobServicer(jobs),
+            models=ModelServicer(ModelAdmin(catalog, ledger, self.providers, webhooks), renderer),
+            jobs=JobServicer(jobs, webhooks),
         )
-        self.server = GrpcServer(settings, servicers)
+        self.server = GrpcServer(
+            settings,
+            servicers,
+            tls,
+            metrics,
+            interceptors=tracing.grpc_interceptors(),
+            health_checks={
+                health.DATABASE: database.check,
+                health.ASSETS: blobs.check,
+                health.JOBS: runner.check,
+            },
+        )
         self.port = await self.server.start(settings.address)
         log.info("limner listening on %s (data in %s)", self.address, data_dir)
         return self.port
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Graceful stop: health goes NOT_SERVING, new jobs are refused, in-flight RPCs and
-        jobs get ``grace_s``; jobs still running are left for the next start to resume."""
+        """Graceful stop: health goes NOT_SERVING for the drain, new jobs are refused,
+        in-flight RPCs and jobs get ``grace_s`` (the runner's and the server's grace run
+        at the same time); jobs still running are then interrupted and handed over
+        (released, so another process or the next start resumes them), within 1 s. Closing
+        the stores and clients takes at most ``CLOSE_BUDGET_S`` more.
+        ``stop_times`` records how long each phase took."""
         grace = self.settings.shutdown.grace_s if grace_s is None else grace_s
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         if self.server is not None:
             await self.server.enter_graceful_shutdown()
             if self.settings.shutdown.drain_s > 0:
                 await asyncio.sleep(self.settings.shutdown.drain_s)
+        drained = loop.time()
         tasks = []
         if self.runner is not None:
             tasks.append(self.runner.shutdown(grace))
         if self.server is not None:
             tasks.append(self.server.stop(grace))
         await asyncio.gather(*tasks)
+        finished = loop.time()
+        deadline = finished + CLOSE_BUDGET_S
+
+        async def close(what: str, closing: Awaitable[object]) -> None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await closing
+            except TimeoutError:
+                log.warning("%s did not close within the shutdown budget; exiting anyway", what)
+
         if self.runner is not None:
-            await self.runner.store.close()
+            await close("the job store", self.runner.store.close())
+        if self.webhook_dispatcher is not None:
+            # In-flight attempts are released: posted again by the next start (at least once).
+            await close("the webhook dispatcher", self.webhook_dispatcher.stop())
         if self.listener is not None:
-            await self.listener.close()
-        for provider in self.providers.values():
-            await provider.aclose()
+            await close("the job event listener", self.listener.close())
+        for provider_id, provider in self.providers.items():
+            await close(f"provider {provider_id}", provider.aclose())
         if self.http is not None:
-            await self.http.aclose()
+            await close("the HTTP client", self.http.aclose())
         if self.download_http is not None:
-            await self.download_http.aclose()
+            await close("the download client", self.download_http.aclose())
         if self.templates is not None:
             self.templates.close()
         if self.database is not None:
-            await self.database.close()
+            await close("the database", self.database.close())
+        if tracing.enabled():
+            await close("the trace exporter", asyncio.to_thread(tracing.flush))
+        # Last: the endpoint answers scrapes for as long as anything else is running.
+        await close("the metrics endpoint", self.metrics.stop())
+        self.stop_times = {
+            "drain_s": drained - started,
+            "grace_s": finished - drained,
+            "close_s": loop.time() - finished,
+        }
 
 
 async def serve(settings: Settings) -> None:
@@ -321,6 +415,17 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down (grace %.1fs)", settings.shutdown.grace_s)
+    log.info(
+        "shutting down (drain %.1fs, grace %.1fs)",
+        settings.shutdown.drain_s,
+        settings.shutdown.grace_s,
+    )
     await app.stop()
-    log.info("stopped")
+    times = app.stop_times
+    log.info(
+        "stopped (drain %.2fs, jobs and RPCs %.2fs, closing %.2fs)",
+        times["drain_s"],
+        times["grace_s"],
+        times["close_s"],
+        extra={f"shutdown_{key}": round(value, 3) for key, value in times.items()},
+    )

@@ -93,6 +93,7 @@ async def test_reflection_lists_every_service(server):
     assert names == {
         *SERVICES,
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     }
 
@@ -181,7 +182,10 @@ def test_built_rpcs_are_the_expected_ones():
                     "PreviewPromptTemplate",
                 )
             ),
-            *(f"JobService.{m}" for m in ("GetJob", "ListJobs", "WatchJob", "CancelJob")),
+            *(
+                f"JobService.{m}"
+                for m in ("GetJob", "ListJobs", "WatchJob", "CancelJob", "ListWebhookDeliveries")
+            ),
             *(
                 f"SceneService.{m}"
                 for m in (

@@ -17,8 +17,12 @@ PUBLIC = {
     "limner.client": {
         "KeepAliveConfig": "class",
         "LimnerClient": "class",
+        "TlsConfig": "class",
+        "TlsConfigError": "class",
         "connect": "function",
         "download_asset": "async function",
+        "edit_image": "async generator",
+        "generate_image": "async generator",
         "upload_image": "async function",
         "watch_job": "async generator",
     },

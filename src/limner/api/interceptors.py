@@ -21,6 +21,7 @@ import grpc
 from limner.api.context import request_id_var, workspace_var
 from limner.api.status import abort
 from limner.errors import InternalError, LimnerError, Unauthenticated
+from limner.observability.metrics import NO_METRICS, MetricsHooks
 from limner.settings import ApiKey
 
 log = logging.getLogger("limner.api")
@@ -74,7 +75,10 @@ class _Wrapping(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 class AccessLogInterceptor(_Wrapping):
     """Gives every call a request id (the client's ``x-request-id`` or a new one), returns
-    it in the trailers, and logs one structured line per call."""
+    it in the trailers, and logs one structured line per call (and reports it to metrics)."""
+
+    def __init__(self, metrics: MetricsHooks = NO_METRICS) -> None:
+        self.metrics = metrics
 
     def _start(self, metadata: dict[str, str]) -> tuple[str, float]:
         request_id = metadata.get("x-request-id") or uuid.uuid4().hex
@@ -103,6 +107,7 @@ class AccessLogInterceptor(_Wrapping):
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
+        self.metrics.rpc_finished(method, name, started)
 
     def wrap_unary(self, behaviour: Unary, method: str, metadata: dict[str, str]) -> Unary:
         async def logged(request: Any, context: Context) -> Any:

@@ -3,12 +3,16 @@ interceptors, keepalive and message limits from settings."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
+from limner.api import reflection
+from limner.api.health import DependencyHealth, HealthCheck
 from limner.api.interceptors import AccessLogInterceptor, AuthInterceptor, ErrorMappingInterceptor
 from limner.api.servicers import (
     DesignReferenceServicer,
@@ -17,6 +21,8 @@ from limner.api.servicers import (
     ModelServicer,
     SceneServicer,
 )
+from limner.api.tls import ServerTls
+from limner.observability.metrics import NO_METRICS, MetricsHooks
 from limner.settings import Settings
 from limner.v1 import (
     design_reference_service_pb2,
@@ -30,6 +36,8 @@ from limner.v1 import (
     scene_service_pb2,
     scene_service_pb2_grpc,
 )
+
+log = logging.getLogger("limner")
 
 SERVICE_NAMES = tuple(
     module.DESCRIPTOR.services_by_name[name].full_name
@@ -75,12 +83,29 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
 
 
 class GrpcServer:
-    def __init__(self, settings: Settings, servicers: Servicers) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        servicers: Servicers,
+        tls: ServerTls | None = None,
+        metrics: MetricsHooks = NO_METRICS,
+        health_checks: Mapping[str, HealthCheck] | None = None,
+        interceptors: Sequence[Any] = (),
+    ) -> None:
         self.settings = settings
-        self.health = health.aio.HealthServicer()
+        # None: plaintext. Health and reflection are on the same port, so they use TLS too.
+        self.tls = tls
+        # "" and each limner.v1 service, plus one named service per dependency.
+        self.health = DependencyHealth(
+            health_checks or {},
+            interval_s=settings.health.interval_s,
+            timeout_s=settings.health.timeout_s,
+        )
         self.server = grpc.aio.server(
             interceptors=[
-                AccessLogInterceptor(),
+                # Outermost first: the tracing interceptor's span covers the access log line.
+                *interceptors,
+                AccessLogInterceptor(metrics),
                 AuthInterceptor(settings.auth.api_keys),
                 ErrorMappingInterceptor(),
             ],
@@ -95,24 +120,29 @@ class GrpcServer:
         job_service_pb2_grpc.add_JobServiceServicer_to_server(servicers.jobs, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if settings.grpc.reflection:
-            reflection.enable_server_reflection(
-                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-            )
+            # grpc.reflection.v1 and v1alpha.
+            reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME), self.server)
         self.port = 0
 
     async def start(self, address: str) -> int:
-        self.port = self.server.add_insecure_port(address)
+        if self.tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, self.tls.credentials)
+            log.info("gRPC port %s uses %s", address, self.tls.description)
         if self.port == 0:
             raise OSError(f"could not bind {address}")
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.start()
         return self.port
 
     async def enter_graceful_shutdown(self) -> None:
         await self.health.enter_graceful_shutdown()
 
     async def stop(self, grace_s: float | None) -> None:
+        await self.health.stop()
         await self.server.stop(grace_s)
 
     async def wait(self) -> None:

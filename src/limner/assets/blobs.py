@@ -56,6 +56,22 @@ class BlobStore:
         sha = _check_sha(sha256)
         return self._root / sha[:2] / sha[2:]
 
+    async def check(self) -> None:
+        """Raises unless the store's directory is there and takes a write (a small file,
+        written and removed). The directory is never created here: one that vanished (an
+        unmounted volume) must show, not be silently made anew on another disk."""
+        await asyncio.to_thread(self._check_sync)
+
+    def _check_sync(self) -> None:
+        if not self._root.is_dir():
+            raise FileNotFoundError(f"the asset store {self._root} is not a directory")
+        fd, name = tempfile.mkstemp(dir=self._root, prefix=".health-", suffix=".part")
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            os.unlink(name)
+
     def exists(self, sha256: str) -> bool:
         # A single stat() is cheap enough to do on the loop.
         return self.path(sha256).is_file()

@@ -4,8 +4,12 @@ download images. Imports only ``grpc`` and the generated ``limner.v1`` stubs."""
 from limner.client._client import (
     KeepAliveConfig,
     LimnerClient,
+    TlsConfig,
+    TlsConfigError,
     connect,
     download_asset,
+    edit_image,
+    generate_image,
     upload_image,
     watch_job,
 )
@@ -13,8 +17,12 @@ from limner.client._client import (
 __all__ = [
     "KeepAliveConfig",
     "LimnerClient",
+    "TlsConfig",
+    "TlsConfigError",
     "connect",
     "download_asset",
+    "edit_image",
+    "generate_image",
     "upload_image",
     "watch_job",
 ]

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from limner.domain.specs import JobSpec
+from limner.domain.webhooks import WebhookSubscription
 from limner.errors import ErrorPayload
 
 
@@ -204,6 +205,12 @@ class Job:
     attempt: int = 0
     target: str = ""
     usage: Usage = field(default_factory=Usage)
+    # The W3C trace context (``traceparent``, ``tracestate``) of the span that submitted
+    # the job, so every run of it joins that trace; empty when tracing was off.
+    trace_context: dict[str, str] = field(default_factory=dict)
+    # Where its events are posted (the request's webhook, or the workspace default when it
+    # was created); None: nowhere.
+    webhook: WebhookSubscription | None = None
 
     def record(self, body: EventBody, *, keep_warning: bool = True) -> None:
         """Folds a logged event into the job's current state."""

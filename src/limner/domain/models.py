@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from limner.domain.webhooks import WebhookSubscription
+
 
 class Modality(StrEnum):
     TEXT = "text"
@@ -98,6 +100,8 @@ class ImageSettings:
     scene_mode: SceneMode = SceneMode.ASK_FIRST
     context_window_size: int = 3
     update_time: datetime | None = None
+    # The webhook of jobs created without one of their own; None: none.
+    default_webhook: WebhookSubscription | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from limner.errors import (
     NotFound,
     PreconditionViolation,
 )
+from limner.observability import tracing
 
 ASSET_NAME = re.compile(r"^assets/([0-9a-f]{64})$")
 
@@ -67,6 +68,21 @@ class AssetLibrary:
     ) -> tuple[Asset, bool]:
         """Validates ``data`` as an image and stores it once. Returns the asset and whether
         it is new to the workspace. Bad images are INVALID_ARGUMENT on ``field``."""
+        attributes = {
+            "limner.workspace": workspace_id,
+            "limner.asset.source": provenance.source.value,
+            "limner.asset.size_bytes": len(data),
+        }
+        with tracing.span("asset.store", attributes) as span:
+            asset, new = await self._store(workspace_id, data, provenance, display_name, field)
+            span.set_attribute("limner.asset.sha256", asset.sha256)
+            span.set_attribute("limner.asset.mime_type", asset.mime_type)
+            span.set_attribute("limner.asset.new", new)
+            return asset, new
+
+    async def _store(
+        self, workspace_id: str, data: bytes, provenance: Provenance, display_name: str, field: str
+    ) -> tuple[Asset, bool]:
         try:
             # The header checks are cheap and stay on the loop; the integrity check, the
             # digest and the durable write (~3 ms for a 1.5 MB PNG) share one thread hop.

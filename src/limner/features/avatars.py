@@ -18,6 +18,7 @@ from limner.domain.jobs import Job, JobKind, JobResult
 from limner.domain.models import Feature
 from limner.domain.specs import AvatarSpec, TemplateUse
 from limner.domain.subjects import Subject
+from limner.domain.webhooks import WebhookSubscription
 from limner.errors import FailedPrecondition, InvalidArgument, PreconditionViolation
 from limner.features.assets import parse_asset_name
 from limner.features.images import ImageCommand, ImageFeature
@@ -37,10 +38,13 @@ class AvatarRequest:
     model: str = ""
     options: ImageOptions = field(default_factory=ImageOptions)
     request_id: str = ""
+    webhook: WebhookSubscription | None = None
 
     def fingerprint(self, method: str) -> str:
         data = asdict(self)
         data.pop("request_id")
+        if data["webhook"] is None:
+            del data["webhook"]  # requests without one keep the fingerprint they had
         data["method"] = method
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -213,6 +217,7 @@ class AvatarFeature:
                 # Retries compare what the client sent, not the rendered prompt.
                 request_hash=request.fingerprint(method),
                 warnings=planned.warnings,
+                webhook=request.webhook,
             )
         )
         return job

@@ -17,6 +17,7 @@ from limner.domain.jobs import Job, JobKind, JobResult, JobStage, JobWarning
 from limner.domain.models import Feature
 from limner.domain.specs import DesignNotesSpec, TemplateUse, WriterSpec
 from limner.domain.subjects import Subject
+from limner.domain.webhooks import WebhookSubscription
 from limner.errors import (
     FailedPrecondition,
     PreconditionViolation,
@@ -38,9 +39,16 @@ class DraftRequest:
     model: str = ""
     save_on_completion: bool = False
     request_id: str = ""
+    webhook: WebhookSubscription | None = None
 
     def fingerprint(self) -> str:
-        data = [self.subject, self.model.removeprefix("models/"), self.save_on_completion]
+        data: list[object] = [
+            self.subject,
+            self.model.removeprefix("models/"),
+            self.save_on_completion,
+        ]
+        if self.webhook is not None:
+            data.append(self.webhook.to_json())
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
@@ -150,6 +158,7 @@ class DesignNotesFeature:
                 request_id=request.request_id,
                 request_hash=request.fingerprint(),
                 warnings=tuple(warnings),
+                webhook=request.webhook,
             )
         )
         return job

@@ -34,6 +34,7 @@ from limner.domain.jobs import (
 )
 from limner.domain.models import Feature, ModelSpec
 from limner.domain.specs import ImageSpec
+from limner.domain.webhooks import WebhookSubscription
 from limner.errors import (
     FieldViolation,
     InternalError,
@@ -64,6 +65,7 @@ class ImageCommand:
     mask_asset: str = ""
     strength: float | None = None
     request_id: str = ""
+    webhook: WebhookSubscription | None = None
 
     @property
     def is_edit(self) -> bool:
@@ -72,6 +74,8 @@ class ImageCommand:
     def fingerprint(self) -> str:
         data = asdict(self)
         data.pop("request_id")
+        if data["webhook"] is None:
+            del data["webhook"]  # requests without one keep the fingerprint they had
         encoded = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(encoded).hexdigest()
 
@@ -120,6 +124,7 @@ class ImageFeature:
                 request_id=command.request_id,
                 request_hash=command.fingerprint(),
                 warnings=planned.warnings,
+                webhook=command.webhook,
             )
         )
         return job
@@ -423,6 +428,18 @@ class JobProgressSink:
 
     async def warn(self, code: str, message: str, field: str = "") -> None:
         await self.context.warn(code, message, field)
+
+    async def queued(self, position: int, message: str = "") -> None:
+        # A place in the provider's own queue is state, like a slot position: published,
+        # not logged. It beats a learnt ETA, which cannot know the provider's queue.
+        self._stop_estimating()
+        self.context.estimate(
+            Progress(
+                stage=JobStage.QUEUED,
+                queue_position=position,
+                message=message or f"waiting in the provider's queue, position {position}",
+            )
+        )
 
     async def usage(self, usage: Usage) -> None:
         await self.context.usage(usage)

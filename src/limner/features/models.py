@@ -20,6 +20,7 @@ from limner.domain.models import (
 )
 from limner.errors import FailedPrecondition, InvalidArgument, NotFound
 from limner.features.uploads import RequestLedger
+from limner.features.webhooks import Webhooks
 from limner.providers import Provider
 from limner.registry import ModelCatalog
 from limner.registry.catalog import MODEL_ID, parse_model_name
@@ -39,16 +40,22 @@ SETTINGS_MUTABLE_FIELDS = {
     "scene_writer_model",
     "scene_mode",
     "context_window_size",
+    "default_webhook",
 }
 
 
 class ModelAdmin:
     def __init__(
-        self, catalog: ModelCatalog, ledger: RequestLedger, providers: dict[str, Provider]
+        self,
+        catalog: ModelCatalog,
+        ledger: RequestLedger,
+        providers: dict[str, Provider],
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.catalog = catalog
         self.ledger = ledger
         self.adapters = providers
+        self.webhooks = webhooks  # checks the default webhook's target
 
     def providers(self) -> list[ProviderInfo]:
         return [self.catalog.providers[key] for key in sorted(self.catalog.providers)]
@@ -177,6 +184,11 @@ class ModelAdmin:
                 f"cannot change {', '.join(sorted(unknown))}; changeable fields: "
                 f"{', '.join(sorted(SETTINGS_MUTABLE_FIELDS))}",
             )
+        webhook = changes.get("default_webhook") if "default_webhook" in paths else None
+        if webhook is not None:
+            if self.webhooks is None:
+                raise InvalidArgument.field("default_webhook", "webhooks are not available")
+            await self.webhooks.check(webhook, "default_webhook")
         current = await self.catalog.image_settings(workspace_id)
         updated = replace(current, **{path: changes[path] for path in paths})
         return await self.catalog.update_image_settings(workspace_id, updated, paths)

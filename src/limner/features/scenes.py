@@ -29,6 +29,7 @@ from limner.domain.jobs import Job, JobKind, JobResult, JobState, JobWarning
 from limner.domain.models import Feature, ModelSpec, SceneMode
 from limner.domain.specs import Approval, SceneSpec, WriterSpec
 from limner.domain.subjects import Subject
+from limner.domain.webhooks import WebhookSubscription
 from limner.errors import (
     FailedPrecondition,
     InternalError,
@@ -69,9 +70,12 @@ class SceneRequest:
     prompt: str = ""
     mode: SceneMode | None = None
     request_id: str = ""
+    webhook: WebhookSubscription | None = None
 
     def fingerprint(self) -> str:
-        data = [self.message, self.prompt, self.mode.value if self.mode else ""]
+        data: list[object] = [self.message, self.prompt, self.mode.value if self.mode else ""]
+        if self.webhook is not None:
+            data.append(self.webhook.to_json())
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
@@ -197,6 +201,7 @@ class SceneFeature:
             directive="",
             request_id=request.request_id,
             request_hash=request.fingerprint(),
+            webhook=request.webhook,
         )
         return job
 
@@ -262,6 +267,7 @@ class SceneFeature:
         directive: str,
         request_id: str,
         request_hash: str,
+        webhook: WebhookSubscription | None = None,
     ) -> tuple[Scene, Job]:
         character, persona = ready.character, ready.persona
         warnings: list[JobWarning] = [JobWarning("MODEL_CAVEAT", c) for c in ready.caveats]
@@ -390,6 +396,7 @@ class SceneFeature:
                     request_id=request_id,
                     request_hash=request_hash,
                     warnings=tuple(warnings),
+                    webhook=webhook,
                 )
             )
         except BaseException:

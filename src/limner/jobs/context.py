@@ -109,4 +109,5 @@ class RunnerContext:
         )
 
     async def usage(self, usage: Usage) -> None:
+        self._log.metrics.usage(self._job, usage)
         await self._log.append(self._job, [UsageEvent(usage)], durable=False)

@@ -27,6 +27,7 @@ from limner.domain.jobs import (
     WatchItem,
 )
 from limner.domain.specs import Approval, JobSpec
+from limner.domain.webhooks import WebhookSubscription
 from limner.jobs.store import JobPage
 
 SpecT = TypeVar("SpecT", bound=JobSpec)
@@ -109,6 +110,8 @@ class NewJob:
     request_id: str = ""
     request_hash: str = ""
     warnings: tuple[JobWarning, ...] = ()
+    # Where to post the job's events (the request's webhook); None: the workspace default.
+    webhook: WebhookSubscription | None = None
 
 
 class JobEngine(Protocol):

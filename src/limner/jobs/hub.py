@@ -49,3 +49,7 @@ class EventHub:
 
     def watcher_count(self, job_id: str) -> int:
         return len(self._subscribers.get(job_id, ()))
+
+    def watching(self) -> int:
+        """Open watches of all jobs. Safe to call from another thread (metrics)."""
+        return sum(map(len, list(self._subscribers.values())))

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from limner.domain.jobs import Job
 from limner.errors import Unavailable
 from limner.jobs.store import JobStore
+from limner.observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,16 @@ class LeaseKeeper:
         on_lost: Callable[[str], None],
         on_cancel_requested: Callable[[str, str], None],
         on_claimed: Callable[[Job, str], Awaitable[None]],
+        claim_interval_s: float | None = None,
     ) -> None:
         self.store = store
         self.lease_s = lease_s
+        # How often to look for jobs to claim: those a stopping process released are
+        # taken within this, those of a dead process within lease_s plus this. Leases are
+        # renewed every third of lease_s whatever it is.
+        self.claim_interval_s = min(claim_interval_s or lease_s / 3, lease_s / 3)
+        self.problem = ""  # why the last round failed ("" when it worked)
+        self.last_round = time.monotonic()
         self._running = running
         self._on_lost = on_lost
         self._on_cancel_requested = on_cancel_requested
@@ -46,6 +54,7 @@ class LeaseKeeper:
 
     def start(self) -> None:
         if self._task is None:
+            self.last_round = time.monotonic()
             self._task = asyncio.create_task(self._keep(), name="job-leases")
 
     def stop(self) -> None:
@@ -60,25 +69,50 @@ class LeaseKeeper:
         if not self.claiming:
             return
         running = set(self._running())
-        for job, cancel_reason in await self.store.claim_jobs():
+        with tracing.untraced():  # polled every round: no trace of its own each time
+            claimed = await self.store.claim_jobs()
+        for job, cancel_reason in claimed:
             if job.id in running:
                 continue  # ours already (a lease renewed late)
-            await self._on_claimed(job, cancel_reason)
+            with tracing.continuing(job):  # joins the trace of the RPC that submitted it
+                await self._on_claimed(job, cancel_reason)
 
     async def _keep(self) -> None:
+        renew_every = self.lease_s / 3
+        next_renewal = time.monotonic() + renew_every
         while True:
-            await asyncio.sleep(self.lease_s / 3)
+            await asyncio.sleep(self.claim_interval_s)
             try:
-                news = await self.store.renew_leases(list(self._running()))
-                for job_id in news.lost:
-                    self._on_lost(job_id)
-                for job_id, reason in news.cancel.items():
-                    self._on_cancel_requested(job_id, reason)
+                if time.monotonic() >= next_renewal:
+                    next_renewal = time.monotonic() + renew_every
+                    with tracing.untraced():
+                        news = await self.store.renew_leases(list(self._running()))
+                    for job_id in news.lost:
+                        self._on_lost(job_id)
+                    for job_id, reason in news.cancel.items():
+                        self._on_cancel_requested(job_id, reason)
                 await self.claim()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database may be away for a moment; try again later
-                log.warning("could not renew job leases", exc_info=True)
+            except Exception as error:  # the database may be away for a moment; try again
+                if not self.problem:
+                    log.warning("could not renew or claim job leases", exc_info=True)
+                self.problem = f"could not renew or claim job leases: {error}"
+            else:
+                if self.problem:
+                    log.info("job leases renewed and claimed again")
+                self.problem = ""
+            self.last_round = time.monotonic()
+
+    def check(self) -> None:
+        """Raises unless the lease rounds run and the last one worked (for health)."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("the job lease keeper is not running")
+        if self.problem:
+            raise RuntimeError(self.problem)
+        late = time.monotonic() - self.last_round
+        if late > self.lease_s / 3 + 2 * self.claim_interval_s:
+            raise RuntimeError(f"no lease round has finished for {late:.0f} s")
 
     async def await_end_elsewhere(self, workspace_id: str, job_id: str) -> None:
         """Waits for the process running a job to end it (after a cancellation request)."""
@@ -99,6 +133,7 @@ class LeaseKeeper:
     async def release(self, job_ids: list[str]) -> None:
         """Lets another process (or the next start) claim these jobs at once."""
         try:
-            await self.store.release(job_ids)
+            with tracing.untraced():  # lease bookkeeping of several jobs: in no one's trace
+                await self.store.release(job_ids)
         except Exception:  # their leases run out by themselves
             log.warning("could not release the leases of interrupted jobs", exc_info=True)

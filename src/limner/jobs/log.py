@@ -18,6 +18,7 @@ from limner.domain.jobs import EventBody, Job, JobEvent, JobState, ProgressEvent
 from limner.errors import Unavailable
 from limner.jobs.hub import EventHub
 from limner.jobs.store import JobStore, LeaseLost
+from limner.observability.metrics import NO_METRICS, MetricsHooks
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,15 @@ class _LiveJob:
 
 
 class JobLog:
-    def __init__(self, store: JobStore, hub: EventHub, on_lost: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        hub: EventHub,
+        on_lost: Callable[[str], None],
+        metrics: MetricsHooks = NO_METRICS,
+    ) -> None:
         self.store = store
+        self.metrics = metrics
         self.hub = hub
         self._on_lost = on_lost  # a save found the job claimed by another process
         self._live: dict[str, _LiveJob] = {}
@@ -128,6 +136,7 @@ class JobLog:
         job.last_sequence = logged[-1].sequence
         job.update_time = now
         saved = self.store.save(job, logged)
+        self.metrics.log_write(saved)
         snapshot = job.copy()
         saved.add_done_callback(
             lambda done: self._saved(done, logged, snapshot, waited_for=durable)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from limner.jobs.log import JobChanges, JobLog, utcnow
 from limner.jobs.slots import ProviderSlots
 from limner.jobs.store import JobPage, JobStore, LeaseLost
 from limner.jobs.watch import watch_job
+from limner.observability import tracing
+from limner.observability.metrics import NO_METRICS, MetricsHooks
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +69,27 @@ class RunnerSettings:
     # A job's process renews its lease every third of this; a job whose lease ran out is
     # claimed by another process (or this one at its next start).
     lease_s: float = 30.0
+    # How often to look for jobs to claim (released by a stopping process, or whose lease
+    # ran out); at most a third of lease_s.
+    claim_interval_s: float = 1.0
     provider_concurrency: dict[str, int] = field(default_factory=dict)
 
 
 class JobRunner:
     """The in-process ``JobEngine`` (``limner.jobs.engine``)."""
 
-    def __init__(self, store: JobStore, hub: EventHub, settings: RunnerSettings) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        hub: EventHub,
+        settings: RunnerSettings,
+        metrics: MetricsHooks = NO_METRICS,
+    ) -> None:
         self.store = store
         self.hub = hub
         self.settings = settings
-        self.log = JobLog(store, hub, on_lost=self._lose)
+        self.metrics = metrics
+        self.log = JobLog(store, hub, on_lost=self._lose, metrics=metrics)
         self.leases = LeaseKeeper(
             store,
             settings.lease_s,
@@ -84,6 +97,7 @@ class JobRunner:
             on_lost=self._lose,
             on_cancel_requested=self._cancel_requested,
             on_claimed=self._take_over,
+            claim_interval_s=settings.claim_interval_s,
         )
         self._handlers: HandlerTable = {}
         self._slots: dict[str, ProviderSlots] = {}
@@ -117,10 +131,12 @@ class JobRunner:
         await self.leases.claim()
         self.leases.start()
 
-    async def shutdown(self, grace_s: float) -> None:
+    async def shutdown(self, grace_s: float, *, handover_s: float = 1.0) -> None:
         """Stops accepting jobs, lets running ones finish within ``grace_s``, then interrupts
-        the rest. Interrupted jobs stay queued/running in the store, with a warning, so the
-        next start resumes or fails them."""
+        the rest and hands them over: each gets a ``JOB_INTERRUPTED`` warning and its lease
+        is released, so another process sharing the database (or the next start) claims
+        and resumes it at once. The hand-over takes at most ``handover_s`` more; if the
+        database does not answer by then, the leases run out by themselves."""
         self._accepting = False
         self.leases.claiming = False
         tasks = list(self._tasks.values())
@@ -132,10 +148,25 @@ class JobRunner:
         remaining = list(self._tasks.values())
         for task in remaining:
             task.cancel()
-        if remaining:
-            await asyncio.wait(remaining)
-        # Stopped on purpose: let the next process (or another one) claim them at once.
-        await self.leases.release(interrupted)
+        if not remaining:
+            return
+        deadline = asyncio.get_running_loop().time() + handover_s
+        await asyncio.wait(remaining, timeout=handover_s)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.leases.release(interrupted)
+        except TimeoutError:
+            log.warning(
+                "could not release %d interrupted job(s) in time; they are claimed when "
+                "their lease runs out",
+                len(interrupted),
+            )
+
+    async def check(self) -> None:
+        """Raises unless the engine takes jobs and its lease rounds work (for health)."""
+        if not self._accepting:
+            raise Unavailable("the job engine is not accepting jobs", reason="NOT_ACCEPTING")
+        self.leases.check()
 
     # -- public operations -------------------------------------------------------------
 
@@ -170,6 +201,8 @@ class JobRunner:
             target=new.target,
             warnings=list(new.warnings),
             attempt=0,
+            trace_context=tracing.current_carrier(),
+            webhook=new.webhook,
         )
         stored, created = await self.store.create_job(
             job,
@@ -179,6 +212,7 @@ class JobRunner:
         )
         if not created:
             return stored, False
+        self.metrics.job_submitted(stored)
         first = JobEvent(stored.id, 1, stored.create_time, ProgressEvent(stored.progress))
         self.log.open(stored, [first])
         self._start(stored, new.warnings)
@@ -338,7 +372,9 @@ class JobRunner:
     # -- a job's task ------------------------------------------------------------------
 
     def _start(self, job: Job, warnings: tuple[JobWarning, ...] = ()) -> None:
-        task = asyncio.create_task(self._run(job, warnings), name=f"job-{job.id}")
+        task = asyncio.create_task(
+            tracing.traced_job(job, lambda: self._run(job, warnings)), name=f"job-{job.id}"
+        )
         self._tasks[job.id] = task
         task.add_done_callback(lambda _t: self._forget(job.id))
 
@@ -350,6 +386,7 @@ class JobRunner:
         handler = self._handlers[job.kind]
         context = RunnerContext(self.log, job, self.settings.preview_interval_s)
         reporter = QueueReporter(self.log, job, self.settings.queue_report_interval_s)
+        queued_since = time.perf_counter()
 
         async def on_queue_position(position: int) -> None:
             reporter.report(
@@ -372,6 +409,8 @@ class JobRunner:
                 )
             async with self.slots(job.provider_id).hold(on_queue_position):
                 reporter.stop()
+                self.metrics.job_started(job, queued_since)
+                tracing.event("provider slot acquired")
                 await self.log.append(
                     job,
                     [ProgressEvent(Progress(stage=JobStage.PREPARING, message="preparing"))],
@@ -454,7 +493,8 @@ class JobRunner:
     async def _note_interrupted(self, job: Job) -> None:
         warning = JobWarning(
             "JOB_INTERRUPTED",
-            "the server is shutting down; the job will be resumed or failed on restart",
+            "the server process running this job is shutting down; another process sharing "
+            "its database, or its next start, resumes the job",
         )
         try:
             await asyncio.shield(self.log.append(job, [WarningEvent(warning)]))
@@ -466,3 +506,4 @@ class JobRunner:
         if code is not None and code is Code.INTERNAL:
             log.error("job %s failed: %s", job.id, event)
         await self.log.append(job, [event], JobChanges(state=state, end_time=utcnow()))
+        self.metrics.job_finished(job, event, ran_here=job.id in self._tasks)

@@ -15,6 +15,9 @@ Repositories write each transaction as a plain function over a SQLAlchemy Core
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -25,7 +28,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -47,9 +50,17 @@ class Database:
     """One per process. ``url`` is a SQLAlchemy URL: ``sqlite:///path`` (the async
     ``sqlite+aiosqlite`` spelling is accepted too) or ``postgresql+asyncpg://...``."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, carry_context: bool = False
+    ) -> None:
         self.url = url
+        # SQLite: run each transaction in a copy of its caller's context (contextvars) on
+        # the database's threads, so traced statements belong to the caller's span.
+        self.carry_context = carry_context
         self.is_sqlite = url.startswith("sqlite")
+        # SQLite: the file, and its identity once migrated (see check()).
+        self._file: Path | None = None
+        self._file_id: tuple[int, int] | None = None
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
         if self.is_sqlite:
@@ -61,6 +72,9 @@ class Database:
                 connect_args={"timeout": 30, "check_same_thread": False},
             )
             event.listen(self._sync, "connect", _sqlite_pragmas)
+            database = self._sync.url.database
+            if database and database != ":memory:":
+                self._file = Path(database)
             # pysqlite's own transaction handling breaks SAVEPOINT: let SQLAlchemy emit
             # BEGIN itself (the documented recipe).
             event.listen(self._sync, "begin", _sqlite_begin)
@@ -83,6 +97,8 @@ class Database:
         result. ``work`` must not touch the event loop: it runs on another thread for
         SQLite."""
         if self._sync is not None:
+            if self.carry_context:
+                work = _in_context(work)
             if write:
                 return await self._writer.submit(work)
             return await asyncio.get_running_loop().run_in_executor(
@@ -106,15 +122,44 @@ class Database:
         committed. Only where :attr:`ordered_writes` holds."""
         if self._sync is None:
             raise RuntimeError("queue_write needs ordered writes (SQLite)")
-        return self._writer.submit(work)
+        return self._writer.submit(_in_context(work) if self.carry_context else work)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine statements run on (PostgreSQL's: the async engine's sync face), for
+        instrumentation."""
+        if self._sync is not None:
+            return self._sync
+        assert self._async is not None
+        return self._async.sync_engine
 
     async def migrate(self) -> None:
         """Brings the schema to the newest Alembic revision (runs at every start)."""
         await self.run(_upgrade, write=True)
+        if self._file is not None:
+            self._file_id = await asyncio.to_thread(_file_identity, self._file)
+
+    async def check(self) -> None:
+        """Raises when the database cannot serve: a query on a reader and a transaction on
+        the writer (SQLite's writer thread, or a PostgreSQL connection) must both answer.
+        For SQLite the file must also still be the one opened at start: a file that was
+        removed, moved or replaced underneath keeps answering from its open handles while
+        everything written to it is lost."""
+        if self._file is not None and self._file_id is not None:
+            try:
+                found = await asyncio.to_thread(_file_identity, self._file)
+            except OSError as error:
+                raise OSError(f"{self._file} is not there: {error.strerror or error}") from None
+            if found != self._file_id:
+                raise OSError(f"{self._file} was replaced by another file")
+        await self.run(_select_one)
+        await self.run(_select_one, write=True)
 
     async def close(self) -> None:
         if self._sync is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+            # Waited for on a daemon thread, not an executor's: if the writer hangs (a
+            # locked file) and the caller gives up, nothing is left for the exit to join.
+            await self._writer.stopped()
             self._readers.shutdown(wait=False)
             self._sync.dispose()
         if self._async is not None:
@@ -142,6 +187,20 @@ class _GroupCommitWriter:
     def stop(self) -> None:
         self.queue.put(None)
         self.thread.join(timeout=30)
+
+    async def stopped(self) -> None:
+        """Stops the thread once the writes queued so far are done, and waits for it."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def join() -> None:
+            self.thread.join()
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(_settle, done, True, None)
+
+        threading.Thread(target=join, name="limner-db-close", daemon=True).start()
+        self.queue.put(None)
+        await done
 
     def _run(self) -> None:
         while True:
@@ -217,6 +276,15 @@ def _in_transaction(engine: Engine, work: Callable[[Connection], T], write: bool
         return work(connection)
 
 
+def _select_one(connection: Connection) -> None:
+    connection.execute(text("SELECT 1")).scalar_one()
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -228,8 +296,15 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
+def _in_context(work: Callable[[Connection], T]) -> Callable[[Connection], T]:
+    """``work``, to run in a copy of the current context (on another thread)."""
+    context = contextvars.copy_context()
+    return lambda connection: context.run(work, connection)
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # On the driver's connection: not a statement of its own in traces (one per transaction).
+    connection.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

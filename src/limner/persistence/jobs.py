@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -28,14 +29,16 @@ from limner.domain.codec import (
 )
 from limner.domain.jobs import EventBody, Job, JobEvent, JobKind, JobState
 from limner.domain.spec_codec import spec_from_json, spec_to_json
+from limner.domain.webhooks import WebhookSubscription
 from limner.errors import ErrorPayload
 from limner.jobs.store import JobPage, LeaseLost, LeaseNews
 from limner.persistence.database import Database
 from limner.persistence.keyset import keyset_page
 from limner.persistence.notify import notify_job_events
 from limner.persistence.requests import find_request, remember_request
-from limner.persistence.tables import JOB_EVENTS, JOBS
+from limner.persistence.tables import JOB_EVENTS, JOBS, WEBHOOK_DELIVERIES
 from limner.persistence.timeutil import from_us, now_us, opt_from_us, opt_to_us, to_us
+from limner.persistence.webhooks import WebhookOutbox
 
 # Jobs a process runs (a job waiting for approval runs nowhere until it is approved).
 CLAIMABLE = [JobState.QUEUED.value, JobState.RUNNING.value]
@@ -44,8 +47,17 @@ CLAIMABLE = [JobState.QUEUED.value, JobState.RUNNING.value]
 class SqlJobStore:
     """``limner.jobs.JobStore`` on SQLModel tables (SQLite or PostgreSQL)."""
 
-    def __init__(self, database: Database, *, owner: str = "", lease_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        owner: str = "",
+        lease_s: float = 30.0,
+        webhooks: WebhookOutbox | None = None,
+    ) -> None:
         self.db = database
+        # Webhook deliveries are written with the events they post (one transaction).
+        self.webhooks = webhooks or WebhookOutbox()
         # This process's name on the jobs it runs; every write it makes to a job's row
         # renews that job's lease for ``lease_s``.
         self.owner = owner or uuid.uuid4().hex
@@ -67,6 +79,7 @@ class SqlJobStore:
             "owner": self.owner,
             "lease_until_us": self._lease_until_us(),
         }
+        deliveries = self.webhooks.rows(job, [JobEvent(job.id, 1, job.create_time, first_event)])
 
         def create(connection: Connection) -> Job | None:
             if request_id:
@@ -90,6 +103,8 @@ class SqlJobStore:
                     payload=payload,
                 )
             )
+            if deliveries:
+                connection.execute(insert(WEBHOOK_DELIVERIES), deliveries)
             if request_id:
                 remember_request(
                     connection,
@@ -125,6 +140,8 @@ class SqlJobStore:
                 raise
         if previous is not None:
             return previous, False
+        if deliveries:
+            self.webhooks.on_queued()
         job.last_sequence = 1
         return job, True
 
@@ -135,15 +152,20 @@ class SqlJobStore:
             "b_lease_until_us": self._lease_until_us(),
         }
         event_rows = [_event_row(job.workspace_id, event) for event in events]
+        deliveries = self.webhooks.rows(job, events)
         if self.db.ordered_writes:
             # SQLite: its writer thread already commits whatever is queued together, in
             # order, so saves go straight to it (no second batching layer to wait on).
             written = self.db.queue_write(
                 functools.partial(
-                    _write_batch, rows=event_rows, latest={job.id: job_values}, owner=self.owner
+                    _write_batch,
+                    rows=event_rows,
+                    latest={job.id: job_values},
+                    owner=self.owner,
+                    deliveries=deliveries,
                 )
             )
-            return _failing_when_lost(written, job.id)
+            return self._queued(_failing_when_lost(written, job.id), deliveries)
         # PostgreSQL: transactions on different connections may commit in any order, so
         # one batch at a time, each with every save waiting when it starts.
         pending = _PendingSave(
@@ -151,11 +173,29 @@ class SqlJobStore:
             job_values=job_values,
             event_rows=event_rows,
             done=asyncio.get_running_loop().create_future(),
+            context=contextvars.copy_context() if self.db.carry_context else None,
+            deliveries=deliveries,
         )
         self._queue.put_nowait(pending)
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches(), name="job-store-writer")
-        return pending.done
+            # A context of its own, not the first saver's (whose trace it would join).
+            self._writer = asyncio.create_task(
+                self._write_batches(), name="job-store-writer", context=contextvars.Context()
+            )
+        return self._queued(pending.done, deliveries)
+
+    def _queued(
+        self, saved: asyncio.Future[None], deliveries: list[dict[str, Any]]
+    ) -> asyncio.Future[None]:
+        """Tells the webhook dispatcher once a save that queued deliveries is durable."""
+
+        def tell(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self.webhooks.on_queued()
+
+        if deliveries:
+            saved.add_done_callback(tell)
+        return saved
 
     async def close(self) -> None:
         writer, self._writer = self._writer, None
@@ -176,8 +216,18 @@ class SqlJobStore:
             try:
                 rows = [row for pending in batch for row in pending.event_rows]
                 latest = {pending.job_id: pending.job_values for pending in batch}
+                deliveries = [row for pending in batch for row in pending.deliveries]
+                work = functools.partial(
+                    _write_batch,
+                    rows=rows,
+                    latest=latest,
+                    owner=self.owner,
+                    deliveries=deliveries,
+                )
+                # A batch's statements are traced in the context of the save that opened it.
+                opener = batch[0].context
                 lost = await self.db.run(
-                    functools.partial(_write_batch, rows=rows, latest=latest, owner=self.owner),
+                    work if opener is None else functools.partial(opener.run, work),
                     write=True,
                 )
             except Exception as error:
@@ -268,6 +318,16 @@ class SqlJobStore:
         now = now_us()
         until_us = self._lease_until_us()
         owner = self.owner
+
+        # Processes look for jobs to claim every second or so: a read answers that (on
+        # SQLite without taking the write lock other processes may be waiting for).
+        claimable = (
+            select(JOBS.c.id)
+            .where(JOBS.c.state.in_(CLAIMABLE), JOBS.c.lease_until_us < now)
+            .limit(1)
+        )
+        if await self.db.run(lambda c: c.execute(claimable).first()) is None:
+            return []
 
         def claim(connection: Connection) -> list[tuple[Job, str]]:
             expired = (
@@ -376,9 +436,11 @@ def _write_batch(
     rows: list[dict[str, Any]],
     latest: dict[str, dict[str, Any]],
     owner: str,
+    deliveries: Sequence[dict[str, Any]] = (),
 ) -> frozenset[str]:
-    """Writes the saves of the jobs ``owner`` still holds; returns the ids of those another
-    process has claimed meanwhile (their saves are dropped: that process runs them now)."""
+    """Writes the saves of the jobs ``owner`` still holds, with the webhook deliveries of
+    their events; returns the ids of those another process has claimed meanwhile (their
+    saves are dropped: that process runs them now)."""
     lost: frozenset[str] = frozenset()
     if len(latest) == 1:
         # One job (every SQLite save): the owner-checked UPDATE itself says whether the job
@@ -388,6 +450,8 @@ def _write_batch(
             return frozenset({job_id})
         if rows:
             connection.execute(insert(JOB_EVENTS), rows)
+        if deliveries:
+            connection.execute(insert(WEBHOOK_DELIVERIES), list(deliveries))
     else:
         # A batch (PostgreSQL): executemany has no per-row count, so ask first.
         held = select(JOBS.c.id).where(JOBS.c.id.in_(list(latest)), JOBS.c.owner == owner)
@@ -402,6 +466,9 @@ def _write_batch(
             )
         if rows:
             connection.execute(insert(JOB_EVENTS), rows)
+        deliveries = [row for row in deliveries if row["job_id"] in owned]
+        if deliveries:
+            connection.execute(insert(WEBHOOK_DELIVERIES), deliveries)
     if rows and connection.dialect.name == "postgresql":
         # Delivered at commit to every process listening (limner.persistence.notify), so
         # a watcher connected to another process hears of these events at once.
@@ -454,6 +521,8 @@ def _job_values(job: Job, *, last_sequence: int) -> dict[str, Any]:
         "update_time_us": to_us(job.update_time),
         "start_time_us": opt_to_us(job.start_time),
         "end_time_us": opt_to_us(job.end_time),
+        "trace_context": job.trace_context or None,
+        "webhook": job.webhook.to_json() if job.webhook is not None else None,
     }
 
 
@@ -479,6 +548,8 @@ def _job_from_row(row: Row[Any]) -> Job:
         attempt=row.attempt,
         target=row.target,
         usage=usage_from_json(row.usage),
+        trace_context=dict(row.trace_context or {}),
+        webhook=WebhookSubscription.from_json(row.webhook) if row.webhook else None,
     )
 
 
@@ -488,6 +559,8 @@ class _PendingSave:
     job_values: dict[str, Any]
     event_rows: list[dict[str, Any]]
     done: asyncio.Future[None]
+    context: contextvars.Context | None = None
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
 _MAX_BATCH = 256

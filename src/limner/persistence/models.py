@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from limner.domain.models import (
     ModelSpec,
     SceneMode,
 )
+from limner.domain.webhooks import WebhookSubscription
 from limner.errors import AlreadyExists
 from limner.persistence.database import Database
 from limner.persistence.tables import IMAGE_SETTINGS, MODELS
@@ -93,6 +94,9 @@ class SqlImageSettingsRepository:
             scene_mode=SceneMode(row.scene_mode),
             context_window_size=row.context_window_size,
             update_time=from_us(row.update_time_us),
+            default_webhook=(
+                WebhookSubscription.from_json(row.default_webhook) if row.default_webhook else None
+            ),
         )
 
     async def put(self, workspace_id: str, settings: ImageSettings) -> ImageSettings:
@@ -105,6 +109,9 @@ class SqlImageSettingsRepository:
             "scene_mode": settings.scene_mode.value,
             "context_window_size": settings.context_window_size,
             "update_time_us": to_us(now),
+            "default_webhook": (
+                settings.default_webhook.to_json() if settings.default_webhook else None
+            ),
         }
 
         def put(connection: Connection) -> None:
@@ -119,7 +126,7 @@ class SqlImageSettingsRepository:
                 )
 
         await self.db.run(put, write=True)
-        return ImageSettings(**{**asdict(settings), "update_time": now})
+        return replace(settings, update_time=now)
 
 
 def _model_values(workspace_id: str, model: ModelSpec) -> dict[str, Any]:

@@ -59,6 +59,12 @@ class JobRow(SQLModel, table=True):
     cancel_reason: str = Field(
         default="", sa_column=Column(Text, nullable=False, server_default="")
     )
+    # The W3C trace context of the span that submitted the job (NULL: none, tracing off).
+    trace_context: dict[str, str] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    # Where the job's events are posted ({"url", "events"}); NULL: nowhere.
+    webhook: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class JobEventRow(SQLModel, table=True):
@@ -134,6 +140,10 @@ class ImageSettingsRow(SQLModel, table=True):
     scene_mode: str = Field(default="ask_first", max_length=16)
     context_window_size: int = 3
     update_time_us: int = Field(sa_type=BigInteger)
+    # The webhook of jobs created without one ({"url", "events"}); NULL: none.
+    default_webhook: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
 
 
 class PromptTemplateRow(SQLModel, table=True):
@@ -269,6 +279,35 @@ class SceneRow(SQLModel, table=True):
     update_time_us: int = Field(sa_type=BigInteger)
 
 
+class WebhookDeliveryRow(SQLModel, table=True):
+    """A job event to post to a webhook, queued in the transaction that logs the event, and
+    its attempts (``limner.persistence.webhooks``)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_job", "job_id", "sequence"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_us"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    workspace_id: str = Field(max_length=128)
+    job_id: str = Field(max_length=32, foreign_key="jobs.id", ondelete="CASCADE")
+    sequence: int = Field(sa_type=BigInteger)
+    event_type: str = Field(max_length=32)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    # The JSON document posted, as sent (every attempt posts the same bytes).
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(max_length=16)
+    attempts: int = 0
+    # Due time while pending; a process posting it pushes it past the attempt's end, so
+    # no other process takes it meanwhile (and it is taken again if that process dies).
+    next_attempt_us: int = Field(sa_type=BigInteger)
+    last_attempt_us: int | None = Field(default=None, sa_type=BigInteger)
+    last_status: int = 0
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    create_time_us: int = Field(sa_type=BigInteger)
+
+
 # -- the tables the repositories query ---------------------------------------------------
 
 
@@ -296,3 +335,4 @@ CHATS = _table(ChatRow)
 MESSAGES = _table(MessageRow)
 ATTACHMENTS = _table(AttachmentRow)
 SCENES = _table(SceneRow)
+WEBHOOK_DELIVERIES = _table(WebhookDeliveryRow)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from limner.domain.models import Modality, ModelOrigin, ModelProfile, ModelSpec
+from limner.observability.metrics import NO_METRICS, MetricsHooks
 from limner.providers.base import (
     ImageGenerator,
     ProgressSink,
@@ -34,6 +35,8 @@ class ProviderContext:
     client: httpx.AsyncClient
     # At most this many answers read and parsed at once, across providers (None: no limit).
     answer_gate: asyncio.Semaphore | None = None
+    # Provider HTTP requests and retries are reported here.
+    metrics: MetricsHooks = NO_METRICS
 
     def http(
         self,
@@ -55,6 +58,7 @@ class ProviderContext:
             retry=RetryPolicy(max_retries=self.section.max_retries),
             auth=auth,
             answer_gate=self.answer_gate,
+            metrics=self.metrics,
         )
 
     def api_key(self) -> str:
@@ -94,14 +98,17 @@ def _adapter(module: str) -> ProviderFactory:
 PROVIDER_KINDS: dict[str, ProviderFactory] = {
     "offline": _offline,
     "automatic1111": _adapter("automatic1111"),
+    "comfyui": _adapter("comfyui"),
     "openai": _adapter("openai"),
     "openrouter": _adapter("openrouter"),
     "gemini": _adapter("gemini"),
     "stability": _adapter("stability"),
     "xai": _adapter("xai"),
     "nanogpt": _adapter("nanogpt"),
-    # Any OpenAI-compatible chat endpoint (a local server, Groq, ...) as a writer.
-    "openai-compatible": _adapter("openai_chat"),
+    "fal": _adapter("fal"),
+    # Any OpenAI-compatible server (a local server, Groq, vLLM-Omni, ...): a chat writer,
+    # and OpenAI-shaped images when its base_url is set.
+    "openai-compatible": _adapter("openai_compatible"),
 }
 
 _OFFLINE_PROFILE = ModelProfile(

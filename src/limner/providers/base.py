@@ -29,6 +29,11 @@ class ProgressSink(Protocol):
 
     async def warn(self, code: str, message: str, field: str = "") -> None: ...
 
+    async def queued(self, position: int, message: str = "") -> None:
+        """The request waits in the provider's own queue (fal), ``position`` 1 = next.
+        Only adapters of providers that queue requests and say where call this."""
+        ...
+
     async def usage(self, usage: Usage) -> None:
         """Records tokens/cost one provider call reported."""
         ...

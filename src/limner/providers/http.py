@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from limner.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from limner.observability.metrics import NO_METRICS, MetricsHooks
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +187,10 @@ class ProviderHttp:
         retry: RetryPolicy | None = None,
         auth: httpx.Auth | None = None,
         answer_gate: asyncio.Semaphore | None = None,
+        metrics: MetricsHooks = NO_METRICS,
     ) -> None:
         self.provider_id = provider_id
+        self.metrics = metrics
         self.answer_gate = answer_gate
         self.client = client
         self.base_url = base_url
@@ -235,12 +239,15 @@ class ProviderHttp:
             request = self.client.build_request(
                 method, self.url(path), headers=merged, timeout=self.timeout, **kwargs
             )
+            started = time.perf_counter()
             try:
                 response = await self.client.send(request, stream=True, auth=self.auth)
             except httpx.HTTPError as exc:
+                self.metrics.provider_response(self.provider_id, None, started)
                 error = transport_error(self.provider_id, exc)
                 hinted: float | None = None
             else:
+                self.metrics.provider_response(self.provider_id, response.status_code, started)
                 if response.is_success:
                     try:
                         yield response
@@ -256,6 +263,7 @@ class ProviderHttp:
                     raise error
             if attempt > self.retry.max_retries:
                 raise error
+            self.metrics.provider_retry(self.provider_id, error)
             delay = self.retry.delay(attempt, hinted)
             if on_retry is not None:
                 await on_retry(

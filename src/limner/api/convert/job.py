@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from limner.api.convert.common import duration_to_pb, timestamp_to_pb
+from limner.api.convert.common import duration_to_pb, enum_from_pb, timestamp_to_pb
 from limner.api.status import to_status_proto
 from limner.domain.jobs import (
     ApprovalRequiredEvent,
@@ -29,6 +29,12 @@ from limner.domain.jobs import (
     UsageEvent,
     WarningEvent,
     WatchItem,
+)
+from limner.domain.webhooks import (
+    DeliveryState,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
 )
 from limner.v1 import job_pb2
 
@@ -130,6 +136,8 @@ def job_to_pb(job: Job) -> job_pb2.Job:
         message.result.CopyFrom(result_to_pb(job.result))
     if job.error is not None:
         message.error.CopyFrom(to_status_proto(job.error))
+    if job.webhook is not None:
+        message.webhook.CopyFrom(webhook_to_pb(job.webhook))
     return message
 
 
@@ -182,3 +190,55 @@ def logged_event_to_pb(event: JobEvent) -> job_pb2.JobEvent:
         case CancelledEvent(reason):
             message.cancelled.CopyFrom(job_pb2.JobCancelled(reason=reason))
     return message
+
+
+# -- webhooks ------------------------------------------------------------------------------
+
+WEBHOOK_EVENTS = {
+    WebhookEvent.COMPLETED: job_pb2.WEBHOOK_EVENT_COMPLETED,
+    WebhookEvent.FAILED: job_pb2.WEBHOOK_EVENT_FAILED,
+    WebhookEvent.CANCELLED: job_pb2.WEBHOOK_EVENT_CANCELLED,
+    WebhookEvent.AWAITING_APPROVAL: job_pb2.WEBHOOK_EVENT_AWAITING_APPROVAL,
+    WebhookEvent.PROGRESS: job_pb2.WEBHOOK_EVENT_PROGRESS,
+}
+WEBHOOK_EVENTS_FROM_PB = {value: key for key, value in WEBHOOK_EVENTS.items()}
+DELIVERY_STATES = {
+    DeliveryState.PENDING: job_pb2.WEBHOOK_DELIVERY_STATE_PENDING,
+    DeliveryState.DELIVERED: job_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED,
+    DeliveryState.FAILED: job_pb2.WEBHOOK_DELIVERY_STATE_FAILED,
+}
+
+
+def webhook_from_pb(message: job_pb2.JobWebhook, field: str) -> WebhookSubscription | None:
+    """A request's webhook; ``None`` for an empty message (no URL, no events)."""
+    if not message.url and not message.events:
+        return None
+    events = [
+        enum_from_pb(WEBHOOK_EVENTS_FROM_PB, value, f"{field}.events", required=False)
+        for value in message.events
+    ]
+    return WebhookSubscription.of(message.url.strip(), events)
+
+
+def webhook_to_pb(webhook: WebhookSubscription) -> job_pb2.JobWebhook:
+    return job_pb2.JobWebhook(
+        url=webhook.url, events=[WEBHOOK_EVENTS[event] for event in webhook.events]
+    )
+
+
+def webhook_delivery_to_pb(delivery: WebhookDelivery) -> job_pb2.WebhookDelivery:
+    return job_pb2.WebhookDelivery(
+        id=delivery.id,
+        job=f"jobs/{delivery.job_id}",
+        sequence=delivery.sequence,
+        event=WEBHOOK_EVENTS[delivery.event],
+        url=delivery.url,
+        state=DELIVERY_STATES[delivery.state],
+        attempts=delivery.attempts,
+        create_time=timestamp_to_pb(delivery.create_time),
+        last_attempt_time=timestamp_to_pb(delivery.last_attempt_time),
+        next_attempt_time=timestamp_to_pb(delivery.next_attempt_time),
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        body=delivery.body,
+    )

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from limner.api.convert.common import enum_from_pb, timestamp_to_pb
+from limner.api.convert.job import webhook_from_pb, webhook_to_pb
 from limner.domain.models import (
     Feature,
     FeatureCheck,
@@ -176,6 +177,9 @@ def image_settings_to_pb(settings: ImageSettings) -> model_pb2.ImageSettings:
         scene_mode=SCENE_MODES[settings.scene_mode],
         context_window_size=settings.context_window_size,
         update_time=timestamp_to_pb(settings.update_time),
+        default_webhook=(
+            webhook_to_pb(settings.default_webhook) if settings.default_webhook else None
+        ),
     )
 
 
@@ -187,6 +191,8 @@ def image_settings_update_from_pb(settings: model_pb2.ImageSettings) -> dict[str
         "scene_image_model": settings.scene_image_model,
         "scene_writer_model": settings.scene_writer_model,
         "context_window_size": settings.context_window_size or 3,
+        # An empty message (or none) removes the default webhook.
+        "default_webhook": webhook_from_pb(settings.default_webhook, "default_webhook"),
     }
     changes["scene_mode"] = (
         enum_from_pb(SCENE_MODES_FROM_PB, settings.scene_mode, "scene_mode")

@@ -8,6 +8,7 @@ from typing import Any
 from limner.api.context import current_workspace
 from limner.api.convert import design_reference as design_reference_convert
 from limner.api.convert.common import enum_from_pb
+from limner.api.convert.job import webhook_from_pb
 from limner.api.servicers.jobs import stream_events
 from limner.errors import InvalidArgument
 from limner.features.design_notes import DesignNotesFeature, DraftRequest
@@ -109,6 +110,7 @@ class DesignReferenceServicer(design_reference_service_pb2_grpc.DesignReferenceS
                 model=request.model,
                 save_on_completion=request.save_on_completion,
                 request_id=request.request_id,
+                webhook=webhook_from_pb(request.webhook, "webhook"),
             ),
         )
         async for event in stream_events(self.jobs, job.id):

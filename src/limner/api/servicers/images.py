@@ -9,6 +9,7 @@ from limner.api.context import current_workspace
 from limner.api.convert import asset as asset_convert
 from limner.api.convert import image_service as image_service_convert
 from limner.api.convert.common import enum_from_pb
+from limner.api.convert.job import webhook_from_pb
 from limner.api.servicers.jobs import stream_events
 from limner.domain.assets import AssetSource
 from limner.errors import InvalidArgument
@@ -48,6 +49,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
             options=image_service_convert.image_options_from_pb(request.options),
             reference_assets=tuple(request.reference_assets),
             request_id=request.request_id,
+            webhook=webhook_from_pb(request.webhook, "webhook"),
         )
         job = await self.images.submit(current_workspace(), command)
         async for event in stream_events(self.jobs, job.id):
@@ -67,6 +69,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
             mask_asset=request.mask_asset,
             strength=request.strength if request.HasField("strength") else None,
             request_id=request.request_id,
+            webhook=webhook_from_pb(request.webhook, "webhook"),
         )
         job = await self.images.submit(current_workspace(), command)
         async for event in stream_events(self.jobs, job.id):
@@ -83,6 +86,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
                 model=request.model,
                 options=image_service_convert.image_options_from_pb(request.options),
                 request_id=request.request_id,
+                webhook=webhook_from_pb(request.webhook, "webhook"),
             ),
         )
         async for event in stream_events(self.jobs, job.id):
@@ -100,6 +104,7 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
                 model=request.model,
                 options=image_service_convert.image_options_from_pb(request.options),
                 request_id=request.request_id,
+                webhook=webhook_from_pb(request.webhook, "webhook"),
             ),
         )
         async for event in stream_events(self.jobs, job.id):

@@ -10,6 +10,7 @@ from limner.api.convert import job as job_convert
 from limner.api.convert.common import enum_from_pb
 from limner.errors import InvalidArgument
 from limner.features.jobs import JobQueries
+from limner.features.webhooks import Webhooks
 from limner.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
 
@@ -28,8 +29,9 @@ async def stream_events(
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
-    def __init__(self, jobs: JobQueries) -> None:
+    def __init__(self, jobs: JobQueries, webhooks: Webhooks) -> None:
         self.jobs = jobs
+        self.webhooks = webhooks
 
     async def GetJob(
         self, request: job_service_pb2.GetJobRequest, context: Any
@@ -66,3 +68,17 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> job_service_pb2.CancelJobResponse:
         job = await self.jobs.cancel(current_workspace(), parse_job_name(request.name))
         return job_service_pb2.CancelJobResponse(job=job_convert.job_to_pb(job))
+
+    async def ListWebhookDeliveries(
+        self, request: job_service_pb2.ListWebhookDeliveriesRequest, context: Any
+    ) -> job_service_pb2.ListWebhookDeliveriesResponse:
+        deliveries, token = await self.webhooks.list_deliveries(
+            current_workspace(),
+            parse_job_name(request.parent, "parent"),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return job_service_pb2.ListWebhookDeliveriesResponse(
+            webhook_deliveries=[job_convert.webhook_delivery_to_pb(d) for d in deliveries],
+            next_page_token=token,
+        )

@@ -10,6 +10,7 @@ from limner.api.convert import model as model_convert
 from limner.api.convert import scene as scene_convert
 from limner.api.convert import scene_service as scene_service_convert
 from limner.api.convert.common import enum_from_pb
+from limner.api.convert.job import webhook_from_pb
 from limner.api.servicers.jobs import stream_events
 from limner.domain.chats import MessageRole
 from limner.domain.models import SceneMode
@@ -111,6 +112,7 @@ class SceneServicer(scene_service_pb2_grpc.SceneServiceServicer):
                 prompt=request.prompt,
                 mode=mode,
                 request_id=request.request_id,
+                webhook=webhook_from_pb(request.webhook, "webhook"),
             ),
         )
         async for event in stream_events(self.jobs, job.id):
