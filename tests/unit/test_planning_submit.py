@@ -23,6 +23,7 @@ from limner.domain.jobs import JobKind, JobState
 from limner.domain.models import Feature
 from limner.domain.specs import ImageSpec
 from limner.errors import CapabilityMissing, FieldViolation, InvalidArgument
+from limner.features.avatars import AvatarRequest
 from limner.features.images import ImageCommand
 
 
@@ -211,3 +212,13 @@ async def test_the_request_hash_covers_the_request_but_not_its_id(world):
     first, retried, changed = (new.request_hash for new in world.engine.submitted)
     assert first == retried
     assert first != changed
+
+
+def test_a_retry_may_name_the_model_with_or_without_its_prefix() -> None:
+    bare = ImageCommand(prompt="a fox", model="studio", request_id="r1")
+    named = ImageCommand(prompt="a fox", model="models/studio", request_id="r1")
+    assert bare.fingerprint() == named.fingerprint()
+    assert bare.fingerprint() != ImageCommand(prompt="a fox", model="painter").fingerprint()
+    avatar = AvatarRequest(subject="subjects/s", request="smiling", model="studio")
+    prefixed = AvatarRequest(subject="subjects/s", request="smiling", model="models/studio")
+    assert avatar.fingerprint("GenerateAvatar") == prefixed.fingerprint("GenerateAvatar")

@@ -43,6 +43,8 @@ class AvatarRequest:
     def fingerprint(self, method: str) -> str:
         data = asdict(self)
         data.pop("request_id")
+        # "models/x" and "x" name the same model: a retry may spell it either way.
+        data["model"] = self.model.removeprefix("models/")
         if data["webhook"] is None:
             del data["webhook"]  # requests without one keep the fingerprint they had
         data["method"] = method

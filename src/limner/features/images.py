@@ -74,6 +74,8 @@ class ImageCommand:
     def fingerprint(self) -> str:
         data = asdict(self)
         data.pop("request_id")
+        # "models/x" and "x" name the same model: a retry may spell it either way.
+        data["model"] = self.model.removeprefix("models/")
         if data["webhook"] is None:
             del data["webhook"]  # requests without one keep the fingerprint they had
         encoded = json.dumps(data, sort_keys=True, default=str).encode()
