@@ -1,6 +1,7 @@
 """Each generated client's own test suite against the real server: the Go module's
-``go vet`` + ``go test ./...`` and the TypeScript package's ``npm test`` (tsc, then
-``node --test``), both with ``LIMNER_ADDR`` pointing at a ``limner serve`` process.
+``go vet``, ``staticcheck``, ``gofmt`` and ``go test ./...``, and the TypeScript package's
+``npm test`` (tsc, then ``node --test``), both with ``LIMNER_ADDR`` pointing at a
+``limner serve`` process.
 
 The suites cover the same scenarios: list models; generate and follow the stream to
 completion; drop the stream mid-job and resume with ``after_sequence`` (nothing lost or
@@ -18,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from contract_harness import GO_CLIENT, TS_CLIENT, LimnerProcess, go_binary, npm_binary, run
+from contract_harness import GO_CLIENT, TS_CLIENT, LimnerProcess, go_binary, npm_binary, run, tool
 
 GO_TESTS = {
     "TestListModels",
@@ -51,6 +52,9 @@ def test_go_client_suite(limner_server: LimnerProcess, tls_client_env: dict[str,
 
     vet = run([go, "vet", "./..."], cwd=GO_CLIENT, env=env, timeout=600)
     assert vet.returncode == 0, report(vet)
+    # staticcheck's default checks, tests included; pinned in scripts/install-go-tools.
+    lint = run([tool("staticcheck"), "./..."], cwd=GO_CLIENT, env=env, timeout=600)
+    assert lint.returncode == 0 and lint.stdout == "", f"staticcheck: {report(lint)}"
     goroot = run([go, "env", "GOROOT"]).stdout.strip()
     gofmt = run([str(Path(goroot) / "bin" / "gofmt"), "-l", "."], cwd=GO_CLIENT)
     assert gofmt.returncode == 0 and gofmt.stdout == "", f"gofmt -l: {report(gofmt)}"
