@@ -21,6 +21,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY scripts/install scripts/install
+# limner-client (the generated limner.v1 stubs and limner.client): the server depends on it.
+COPY clients/python clients/python
 COPY src src
 # Runtime dependencies only (no --dev), as `make demo` installs them, but not editable: the
 # package is copied into the virtualenv, so the runtime stage needs no source tree. The

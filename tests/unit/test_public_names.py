@@ -1,4 +1,5 @@
-"""The public names of ``limner.client`` and ``limner.testing``: what client projects import.
+"""The public names of ``limner.client`` (its ``aio`` and ``sync`` flavours too) and
+``limner.testing``: what client projects import.
 
 Removing or renaming one, or turning a function into something callers must use
 differently (a coroutine, an async generator, an async context manager), breaks them, so
@@ -15,16 +16,58 @@ import pytest
 
 PUBLIC = {
     "limner.client": {
+        "DownloadError": "class",
+        "ErrorDetails": "class",
         "KeepAliveConfig": "class",
-        "LimnerClient": "class",
         "TlsConfig": "class",
         "TlsConfigError": "class",
+        "aio": "module",
+        "error_details": "function",
+        "find_detail": "function",
+        "is_logged": "function",
+        "is_terminal": "function",
+        "new_request_id": "function",
+        "rpc_status": "function",
+        "sync": "module",
+        # limner.client.aio's, under their original names
+        "LimnerClient": "class",
         "connect": "function",
+        "design_notes": "async generator",
         "download_asset": "async function",
+        "edit_avatar": "async generator",
         "edit_image": "async generator",
+        "generate_avatar": "async generator",
         "generate_image": "async generator",
+        "generate_scene": "async generator",
         "upload_image": "async function",
         "watch_job": "async generator",
+    },
+    "limner.client.aio": {
+        "LimnerClient": "class",
+        "connect": "function",
+        "design_notes": "async generator",
+        "download_asset": "async function",
+        "edit_avatar": "async generator",
+        "edit_image": "async generator",
+        "generate_avatar": "async generator",
+        "generate_image": "async generator",
+        "generate_scene": "async generator",
+        "upload_image": "async function",
+        "watch_job": "async generator",
+    },
+    "limner.client.sync": {
+        "LimnerClient": "class",
+        "StreamEndedError": "class",
+        "connect": "function",
+        "design_notes": "function",
+        "download_asset": "function",
+        "edit_avatar": "function",
+        "edit_image": "function",
+        "generate_avatar": "function",
+        "generate_image": "function",
+        "generate_scene": "function",
+        "upload_image": "function",
+        "watch_job": "function",
     },
     "limner.testing": {
         "GatedImageGenerator": "class",
